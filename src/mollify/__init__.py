@@ -1,0 +1,34 @@
+"""mollify: measure how a Gaussian policy mollifies a rough policy landscape.
+
+Importing mollify exposes one JAX CPU device per core (unless JAX is already running or the user set
+XLA_FLAGS) and registers the Gymnasium ids `mollify/Pendulum-v0`, `mollify/DoublePendulum-v0`,
+`mollify/PlanarQuadrotor-v0` and `mollify/HopperStand-v0`.
+"""
+
+import os as _os
+
+_os.environ.setdefault("MUJOCO_GL", "disable")  # no rendering needed; avoids GL probing on import
+
+from mollify.evaluation import configure_host_devices as _configure_host_devices  # noqa: E402
+
+_configure_host_devices()
+
+from mollify import tasks  # noqa: E402
+from mollify.evaluation import EvalResult, evaluate  # noqa: E402
+from mollify.gym_envs import register_envs as _register_envs  # noqa: E402
+from mollify.noise import KERNELS  # noqa: E402
+from mollify.policies import Policy, load_policy, make_policy, save_policy  # noqa: E402
+
+_register_envs()
+
+__version__ = "0.1.0"
+__all__ = [
+    "KERNELS",
+    "EvalResult",
+    "Policy",
+    "evaluate",
+    "load_policy",
+    "make_policy",
+    "save_policy",
+    "tasks",
+]

@@ -1,0 +1,146 @@
+"""The task registry: `make(name, **params)`, `names()`, `from_gymnasium(env_id)`.
+
+`params` may override any field of the task's parameter dataclass, plus `horizon` and `gamma`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mollify.tasks import double_pendulum, pendulum, planar_quadrotor
+from mollify.tasks.base import JaxTask, Task, TaskError, replace_params
+from mollify.tasks.gymnasium_adapter import GymnasiumTask, from_gymnasium
+from mollify.tasks.hopper_stand import HopperPhysics, HopperStandParams
+
+__all__ = [
+    "GymnasiumTask",
+    "HopperTask",
+    "JaxTask",
+    "Task",
+    "TaskError",
+    "from_gymnasium",
+    "make",
+    "names",
+]
+
+DEFAULT_GAMMA = 0.99
+
+
+@dataclass(frozen=True, eq=False)
+class HopperTask(Task):
+    params: HopperStandParams = field(default_factory=HopperStandParams)
+    _physics: list = field(default_factory=list, repr=False)
+
+    @property
+    def physics(self) -> HopperPhysics:
+        """Built on first use (it loads the model and holds a thread pool)."""
+        if not self._physics:
+            self._physics.append(HopperPhysics(self.params))
+        return self._physics[0]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "params": vars(self.params)}
+
+
+def _make_jax(name, module, params_cls, horizon, action_dim, action_bound, overrides):
+    horizon = overrides.pop("horizon", horizon)
+    gamma = overrides.pop("gamma", DEFAULT_GAMMA)
+    params = replace_params(params_cls(), overrides, name)
+    dim = action_dim(params) if callable(action_dim) else action_dim
+    bound = float(getattr(params, action_bound)) if isinstance(action_bound, str) else action_bound
+    obs, _ = module.reset(__import__("jax").random.PRNGKey(0), params)
+    return JaxTask(
+        name=name,
+        obs_dim=int(obs.shape[0]),
+        action_dim=dim,
+        action_low=np.full(dim, -bound),
+        action_high=np.full(dim, bound),
+        horizon=_check_horizon(horizon),
+        gamma=_check_gamma(gamma),
+        backend="jax",
+        params=params,
+        reset_fn=module.reset,
+        step_fn=module.step,
+        dynamics_fn=module.dynamics,
+    )
+
+
+def _check_horizon(horizon) -> int:
+    if not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise TaskError(f"horizon: must be a positive integer, got {horizon!r}")
+    return int(horizon)
+
+
+def _check_gamma(gamma) -> float:
+    gamma = float(gamma)
+    if not (0.0 < gamma <= 1.0):
+        raise TaskError(f"gamma: must be in (0, 1], got {gamma!r}")
+    return gamma
+
+
+def _make_hopper(overrides):
+    horizon = _check_horizon(overrides.pop("horizon", 1000))
+    gamma = _check_gamma(overrides.pop("gamma", DEFAULT_GAMMA))
+    params = replace_params(HopperStandParams(), overrides, "hopper_stand")
+    # Dimensions of dm_control's hopper: 6 positions (rootx dropped), 7 velocities, 2 touch; 4 motors.
+    return HopperTask(
+        name="hopper_stand",
+        obs_dim=15,
+        action_dim=4,
+        action_low=-np.ones(4),
+        action_high=np.ones(4),
+        horizon=horizon,
+        gamma=gamma,
+        backend="mujoco",
+        params=params,
+    )
+
+
+_BUILDERS = {
+    "pendulum": lambda o: _make_jax(
+        "pendulum", pendulum, pendulum.PendulumParams, 200, 1, "max_torque", o
+    ),
+    "double_pendulum": lambda o: _make_jax(
+        "double_pendulum",
+        double_pendulum,
+        double_pendulum.DoublePendulumParams,
+        200,
+        double_pendulum.action_dim,
+        "max_torque",
+        o,
+    ),
+    "planar_quadrotor": lambda o: _make_jax(
+        "planar_quadrotor",
+        planar_quadrotor,
+        planar_quadrotor.PlanarQuadrotorParams,
+        250,
+        2,
+        1.0,
+        o,
+    ),
+    "hopper_stand": _make_hopper,
+}
+
+
+def names() -> list[str]:
+    return list(_BUILDERS)
+
+
+def make(name: str, **params) -> Task:
+    """Build a task by name; `gym:ENV_ID` wraps a Gymnasium env (see `from_gymnasium`)."""
+    if name.startswith("gym:"):
+        return from_gymnasium(name[4:], **params)
+    if name not in _BUILDERS:
+        near = difflib.get_close_matches(name, names(), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise TaskError(f"task: unknown task {name!r}{hint}; known: {', '.join(names())}")
+    if name == "double_pendulum" and params.get("actuated", "both") not in double_pendulum.ACTUATED:
+        raise TaskError(
+            f"actuated: must be one of {', '.join(double_pendulum.ACTUATED)}, "
+            f"got {params['actuated']!r}"
+        )
+    return _BUILDERS[name](dict(params))

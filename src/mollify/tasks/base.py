@@ -1,0 +1,121 @@
+"""What every task looks like to the instruments: dimensions, action box, horizon, discount.
+
+Three backends share this interface. Pure-JAX ODE tasks (`JaxTask`) expose functional
+`reset(key)` / `step(key, state, action)` that jit, vmap and scan; the hopper runs on native MuJoCo
+and the Gymnasium adapter on a vector env, both evaluated by their own batched loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class TaskError(ValueError):
+    """Bad task name or parameter; the CLI turns it into a one-line message and exit code 2."""
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: compiled evaluators are cached per task
+class Task:
+    name: str
+    obs_dim: int
+    action_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+    horizon: int
+    gamma: float
+    backend: str  # "jax", "mujoco" or "gymnasium"
+
+    @property
+    def action_half_range(self) -> np.ndarray:
+        """σ is relative to this: σ = 1 means noise std equal to half the action range."""
+        return (self.action_high - self.action_low) / 2.0
+
+    @property
+    def action_center(self) -> np.ndarray:
+        return (self.action_high + self.action_low) / 2.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "horizon": self.horizon,
+            "gamma": self.gamma,
+        }
+
+
+def clip_action(action: jax.Array, low: np.ndarray, high: np.ndarray) -> jax.Array:
+    return jnp.clip(action, jnp.asarray(low, action.dtype), jnp.asarray(high, action.dtype))
+
+
+@dataclass(frozen=True, eq=False)
+class JaxTask(Task):
+    """A deterministic ODE task in pure JAX; its state is a flat vector.
+
+    `reset_fn(key, params) -> (obs, state)`, `step_fn(key, state, action, params) -> (obs, state,
+    reward, done, info)` and `dynamics_fn(state, action, params) -> state_dot` (continuous time,
+    used by the linearisation checks) are the module-level functions of the task's module; `params`
+    is its frozen parameter dataclass, closed over (static) when jitted.
+    """
+
+    params: Any = None
+    reset_fn: Callable = field(default=None, repr=False)
+    step_fn: Callable = field(default=None, repr=False)
+    dynamics_fn: Callable | None = field(default=None, repr=False)
+
+    def reset(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return self.reset_fn(key, self.params)
+
+    def step(self, key: jax.Array, state: jax.Array, action: jax.Array):
+        return self.step_fn(key, state, action, self.params)
+
+    def dynamics(self, state: jax.Array, action: jax.Array) -> jax.Array:
+        if self.dynamics_fn is None:
+            raise TaskError(f"task {self.name!r} has no continuous-time dynamics")
+        return self.dynamics_fn(state, action, self.params)
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["params"] = {k: v for k, v in vars(self.params).items()}
+        return out
+
+
+def rk4(f: Callable[[jax.Array], jax.Array], x: jax.Array, dt: float, substeps: int) -> jax.Array:
+    """Classic fourth-order Runge–Kutta for an autonomous x' = f(x), `substeps` steps of dt/substeps."""
+    h = dt / substeps
+
+    def one(x, _):
+        k1 = f(x)
+        k2 = f(x + 0.5 * h * k1)
+        k3 = f(x + 0.5 * h * k2)
+        k4 = f(x + h * k3)
+        return x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4), None
+
+    x, _ = jax.lax.scan(one, x, None, length=substeps)
+    return x
+
+
+def wrap_angle(x: jax.Array) -> jax.Array:
+    """Angle to [-π, π), the same formula as Gymnasium's pendulum."""
+    return ((x + jnp.pi) % (2 * jnp.pi)) - jnp.pi
+
+
+def replace_params(params: Any, overrides: dict[str, Any], task_name: str) -> Any:
+    """Apply `make(name, **params)` keyword overrides to a frozen params dataclass, naming bad keys."""
+    import dataclasses
+    import difflib
+
+    known = {f.name for f in dataclasses.fields(params)}
+    for key in overrides:
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TaskError(f"unknown parameter {key!r} for task {task_name!r}{hint}")
+    return dataclasses.replace(params, **overrides)

@@ -1,0 +1,101 @@
+"""Any Gymnasium environment with a Box action space as a mollify task (the slow path).
+
+Episodes run on a synchronous Gymnasium vector env, one sub-env per (policy, episode) pair, with the
+policy evaluated batched between steps; every policy's episode e is reset with the same seed, so
+common random numbers hold here too. Truncation by the env's time limit ends an episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mollify.tasks.base import Task, TaskError
+
+
+@dataclass(frozen=True, eq=False)
+class GymnasiumTask(Task):
+    env_id: str = ""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def make_vector_env(self, num_envs: int):
+        import gymnasium as gym
+
+        return gym.make_vec(
+            self.env_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            max_episode_steps=self.horizon,
+            **self.env_kwargs,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "env_id": self.env_id, "env_kwargs": dict(self.env_kwargs)}
+
+
+def from_gymnasium(env_id: str, *, horizon: int | None = None, gamma: float = 0.99, **kwargs):
+    """Wrap the Gymnasium env `env_id` (continuous Box actions, flat Box observations)."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:
+        raise TaskError(f"task: cannot make Gymnasium env {env_id!r}: {exc}") from None
+    try:
+        act, obs = env.action_space, env.observation_space
+        if not isinstance(act, gym.spaces.Box):
+            raise TaskError(
+                f"task: Gymnasium env {env_id!r} has a {type(act).__name__} action space; "
+                "mollify needs a continuous Box"
+            )
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+            raise TaskError(f"task: Gymnasium env {env_id!r} needs a flat Box observation space")
+        low, high = np.asarray(act.low, np.float64), np.asarray(act.high, np.float64)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise TaskError(f"task: Gymnasium env {env_id!r} has an unbounded action box")
+        spec_limit = env.spec.max_episode_steps if env.spec is not None else None
+    finally:
+        env.close()
+    return GymnasiumTask(
+        name=f"gym:{env_id}",
+        obs_dim=int(obs.shape[0]),
+        action_dim=int(act.shape[0]),
+        action_low=low.ravel(),
+        action_high=high.ravel(),
+        horizon=int(horizon or spec_limit or 1000),
+        gamma=float(gamma),
+        backend="gymnasium",
+        env_id=env_id,
+        env_kwargs=dict(kwargs),
+    )
+
+
+def run_closed_loop(task: GymnasiumTask, act, reset_seeds: np.ndarray, gamma: float):
+    """Episodes on a vector env; `act(t, obs (B, obs_dim)) -> actions (B, A)`.
+
+    Returns (discounted (B,), undiscounted (B,), steps (B,)).
+    """
+    batch = len(reset_seeds)
+    envs = task.make_vector_env(batch)
+    try:
+        obs, _ = envs.reset(seed=[int(s) for s in reset_seeds])
+        ret, dret = np.zeros(batch), np.zeros(batch)
+        steps = np.zeros(batch, dtype=np.int64)
+        alive = np.ones(batch, dtype=bool)
+        for t in range(task.horizon):
+            actions = np.clip(act(t, obs), task.action_low, task.action_high)
+            obs, reward, terminated, truncated, _ = envs.step(actions.astype(envs.action_space.dtype))
+            reward = np.asarray(reward, dtype=np.float64)
+            ok = alive & np.isfinite(reward)
+            ret += np.where(ok, reward, 0.0)
+            dret += np.where(ok, gamma**t * reward, 0.0)
+            steps += ok
+            alive = ok & ~(terminated | truncated) & np.all(np.isfinite(obs), axis=1)
+            obs = np.where(np.isfinite(obs), obs, 0.0)
+            if not alive.any():
+                break
+    finally:
+        envs.close()
+    return dret, ret, steps
