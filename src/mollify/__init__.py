@@ -9,7 +9,7 @@ import os as _os
 
 _os.environ.setdefault("MUJOCO_GL", "disable")  # no rendering needed; avoids GL probing on import
 
-from mollify.evaluation import configure_host_devices as _configure_host_devices  # noqa: E402
+from mollify.evaluation import configure_host_devices as _configure_host_devices
 
 _configure_host_devices()
 

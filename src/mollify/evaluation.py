@@ -26,8 +26,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from mollify import noise as noise_lib
 from mollify.policies import Policy
-from mollify.tasks import GymnasiumTask, HopperTask, JaxTask, Task
-from mollify.tasks import gymnasium_adapter, hopper_stand
+from mollify.tasks import GymnasiumTask, HopperTask, JaxTask, Task, gymnasium_adapter, hopper_stand
 
 # Rollouts batched per vmap call (policies × episodes); measured best on 2 cores at 128–512.
 _TARGET_BATCH = 256

@@ -6,6 +6,8 @@ use the batched paths in `mollify.evaluation`.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import gymnasium as gym
 import jax
 import numpy as np
@@ -29,7 +31,7 @@ def _spaces(task):
 class JaxTaskEnv(gym.Env):
     """A pure-JAX mollify task stepped one transition at a time (jitted step and reset)."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, task_name: str = "pendulum", **params):
         from mollify.tasks import make
@@ -60,7 +62,7 @@ class JaxTaskEnv(gym.Env):
 class HopperStandEnv(gym.Env):
     """dm_control hopper-stand on native MuJoCo, one environment."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, **params):
         from mollify.tasks import make

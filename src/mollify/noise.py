@@ -26,7 +26,9 @@ def check_kernel(kernel: str) -> str:
 
         near = difflib.get_close_matches(str(kernel), KERNELS, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise NoiseError(f"kernel: unknown kernel {kernel!r}{hint}; choose from {', '.join(KERNELS)}")
+        raise NoiseError(
+            f"kernel: unknown kernel {kernel!r}{hint}; choose from {', '.join(KERNELS)}"
+        )
     return kernel
 
 

@@ -8,6 +8,7 @@ is mapped to the action box: `center + half_range * tanh(z)` (squashed, the defa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -48,7 +49,7 @@ class Policy:
     @property
     def layer_shapes(self) -> list[tuple[tuple[int, int], tuple[int]]]:
         sizes = [self.obs_dim, *self.hidden, self.action_dim]
-        return [((a, b), (b,)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        return [((a, b), (b,)) for a, b in itertools.pairwise(sizes)]
 
     @property
     def n_params(self) -> int:
@@ -152,7 +153,9 @@ def load_policy(path: str | os.PathLike, task=None) -> tuple[Policy, np.ndarray]
     except Exception as exc:  # any failure to parse means a corrupt or foreign file
         raise PolicyError(f"policy: cannot read {path}: {type(exc).__name__}: {exc}") from None
     if theta.shape != (policy.n_params,) or not np.all(np.isfinite(theta)):
-        raise PolicyError(f"policy: {path} holds a parameter vector of the wrong shape or non-finite")
+        raise PolicyError(
+            f"policy: {path} holds a parameter vector of the wrong shape or non-finite"
+        )
     if task is not None and (policy.obs_dim, policy.action_dim) != (task.obs_dim, task.action_dim):
         raise PolicyError(
             f"policy: {path} has obs/action dims ({policy.obs_dim}, {policy.action_dim}), task "

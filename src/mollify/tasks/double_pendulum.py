@@ -29,7 +29,9 @@ class DoublePendulumParams:
     actuated: str = "both"  # "both", "shoulder" (pendubot) or "elbow" (acrobot)
     dt: float = 0.05
     substeps: int = 4
-    init_noise: float = 0.2  # reset: upright plus U[-init_noise, init_noise] on angles and velocities
+    init_noise: float = (
+        0.2  # reset: upright plus U[-init_noise, init_noise] on angles and velocities
+    )
 
 
 def action_dim(params: DoublePendulumParams) -> int:

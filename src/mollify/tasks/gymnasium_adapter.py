@@ -86,7 +86,9 @@ def run_closed_loop(task: GymnasiumTask, act, reset_seeds: np.ndarray, gamma: fl
         alive = np.ones(batch, dtype=bool)
         for t in range(task.horizon):
             actions = np.clip(act(t, obs), task.action_low, task.action_high)
-            obs, reward, terminated, truncated, _ = envs.step(actions.astype(envs.action_space.dtype))
+            obs, reward, terminated, truncated, _ = envs.step(
+                actions.astype(envs.action_space.dtype)
+            )
             reward = np.asarray(reward, dtype=np.float64)
             ok = alive & np.isfinite(reward)
             ret += np.where(ok, reward, 0.0)

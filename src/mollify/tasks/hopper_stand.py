@@ -137,7 +137,9 @@ class HopperPhysics:
                 qpos[adr] = rng.uniform(-np.pi, np.pi)
         return qpos
 
-    def state_from(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def state_from(
+        self, qpos: np.ndarray, qvel: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Full-physics state and the observation of a reset to (qpos, qvel), as dm_control does it
         (`mj_resetData`, set positions, `mj_forward` so the touch sensors are current)."""
         data = self.datas[0]
@@ -148,7 +150,9 @@ class HopperPhysics:
         mujoco.mj_forward(self.model, data)
         state = np.empty(self.state_size)
         mujoco.mj_getState(self.model, data, state, self.state_spec)
-        obs = np.concatenate([data.qpos[1:], data.qvel, np.log1p(data.sensordata[self.touch_index])])
+        obs = np.concatenate(
+            [data.qpos[1:], data.qvel, np.log1p(data.sensordata[self.touch_index])]
+        )
         return state, obs
 
     def reset(self, seeds) -> tuple[np.ndarray, np.ndarray]:

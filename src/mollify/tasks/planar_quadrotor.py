@@ -36,11 +36,14 @@ def thrusts(action: jax.Array, p: PlanarQuadrotorParams) -> jax.Array:
 
 
 def dynamics(state: jax.Array, action: jax.Array, p: PlanarQuadrotorParams) -> jax.Array:
+    # Written through (a1 + a2) and (a1 − a2) so that hover (a = 0) and symmetric thrust are exact
+    # equilibria in floating point: (T1 + T2)/m = g (1 + (a1 + a2)/2), T1 − T2 = m g (a1 − a2)/2.
     phi = state[2]
-    t1, t2 = thrusts(action, p)
-    xdd = -(t1 + t2) * jnp.sin(phi) / p.mass
-    zdd = (t1 + t2) * jnp.cos(phi) / p.mass - p.g
-    phidd = p.arm * (t1 - t2) / p.inertia
+    a = jnp.clip(action, -1.0, 1.0)
+    thrust_acc = p.g * (1.0 + 0.5 * (a[0] + a[1]))
+    xdd = -thrust_acc * jnp.sin(phi)
+    zdd = thrust_acc * jnp.cos(phi) - p.g
+    phidd = p.arm * p.mass * p.g * 0.5 * (a[0] - a[1]) / p.inertia
     return jnp.concatenate([state[3:], jnp.stack([xdd, zdd, phidd])])
 
 

@@ -1,0 +1,3 @@
+from mollify.cli import app
+
+app()

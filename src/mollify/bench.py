@@ -1,0 +1,123 @@
+"""`mollify bench`: mollify against what a user would otherwise run, on the same work, in one process.
+
+Every comparison reports both rates and their ratio; absolute numbers on shared 2-core machines are
+noise, ratios measured back to back are not. Torch is an optional `bench` extra: without it the
+competitor side is reported as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import jax
+import numpy as np
+
+from mollify import tasks
+from mollify.evaluation import evaluate
+from mollify.policies import make_policy
+
+
+def _policies(task, n: int, seed: int = 0) -> tuple:
+    policy = make_policy(task)
+    keys = jax.random.split(jax.random.PRNGKey(seed), n)
+    return policy, np.asarray(jax.vmap(policy.init)(keys))
+
+
+def _mollify_rate(task, policy, thetas, episodes=1) -> float:
+    evaluate(task, policy, thetas, episodes=episodes)  # compile
+    return evaluate(task, policy, thetas, episodes=episodes).steps_per_second
+
+
+def _torch_gymnasium_rate(policy, thetas, horizon: int) -> float:
+    """Gymnasium `Pendulum-v1` sync vector env, one sub-env per policy, a torch MLP of the same size
+    (batched over policies with `torch.bmm`) choosing every action: what a user would write."""
+    import gymnasium as gym
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    n = thetas.shape[0]
+    layers = []
+    offset = 0
+    for (n_in, n_out), _ in policy.layer_shapes:
+        w = thetas[:, offset : offset + n_in * n_out].reshape(n, n_in, n_out)
+        offset += n_in * n_out
+        b = thetas[:, offset : offset + n_out].reshape(n, 1, n_out)
+        offset += n_out
+        layers.append((torch.from_numpy(w.copy()), torch.from_numpy(b.copy())))
+    half = float(policy.action_high[0])
+    envs = gym.make_vec("Pendulum-v1", num_envs=n, vectorization_mode="sync")
+    obs, _ = envs.reset(seed=0)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(horizon):
+            x = torch.from_numpy(obs.astype(np.float32)).reshape(n, 1, -1)
+            for w, b in layers[:-1]:
+                x = torch.tanh(torch.bmm(x, w) + b)
+            w, b = layers[-1]
+            action = (half * torch.tanh(torch.bmm(x, w) + b)).reshape(n, -1).numpy()
+            obs, *_ = envs.step(action)
+    seconds = time.perf_counter() - start
+    envs.close()
+    return n * horizon / seconds
+
+
+def landscape_evaluation(n_policies: int) -> dict:
+    task = tasks.make("pendulum")
+    policy, thetas = _policies(task, n_policies)
+    out = {
+        "work": f"{n_policies} MLP(64x64) policies x {task.horizon} steps, pendulum",
+        "mollify_env_steps_per_s": _mollify_rate(task, policy, thetas),
+    }
+    try:
+        rate = _torch_gymnasium_rate(policy, thetas, task.horizon)
+        out["competitor"] = (
+            f"Gymnasium Pendulum-v1 sync vector env ({n_policies} sub-envs) + torch MLP (bmm)"
+        )
+        out["competitor_env_steps_per_s"] = rate
+        out["ratio"] = out["mollify_env_steps_per_s"] / rate
+    except ImportError as exc:
+        out["competitor"] = f"skipped: {exc} (install the 'bench' extra)"
+        out["competitor_env_steps_per_s"] = None
+        out["ratio"] = None
+    for name in ("double_pendulum", "planar_quadrotor"):
+        t = tasks.make(name)
+        p, th = _policies(t, n_policies)
+        out[f"mollify_{name}_env_steps_per_s"] = _mollify_rate(t, p, th)
+    return out
+
+
+def hopper_rollouts(n_envs: int, horizon: int) -> dict:
+    """Closed loop (policy between `mujoco.rollout` calls) vs the same batch open loop in one call."""
+    task = tasks.make("hopper_stand", horizon=horizon)
+    policy, thetas = _policies(task, n_envs)
+    closed = _mollify_rate(task, policy, thetas)
+    physics = task.physics
+    states, _ = physics.reset(np.arange(n_envs))
+    controls = np.random.default_rng(0).uniform(-1, 1, (n_envs, horizon * physics.n_substeps, 4))
+    physics.pool.rollout(physics.model, physics.datas, states, controls[:, :4], nstep=4)
+    start = time.perf_counter()
+    physics.pool.rollout(physics.model, physics.datas, states, controls)
+    open_rate = n_envs * horizon / (time.perf_counter() - start)
+    return {
+        "work": f"{n_envs} hopper_stand envs x {horizon} control steps ({physics.threads} threads)",
+        "mollify_closed_loop_env_steps_per_s": closed,
+        "mujoco_rollout_open_loop_env_steps_per_s": open_rate,
+        "ratio": closed / open_rate,
+    }
+
+
+def run_bench(quick: bool = False) -> dict:
+    n = 1024 if quick else 4096
+    return {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "jax_devices": [str(d) for d in jax.devices()],
+            "python": platform.python_version(),
+        },
+        "quick": quick,
+        "landscape_evaluation": landscape_evaluation(n),
+        "hopper": hopper_rollouts(128 if quick else 512, 100 if quick else 200),
+    }
