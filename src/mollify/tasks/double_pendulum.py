@@ -74,7 +74,10 @@ def dynamics(state: jax.Array, action: jax.Array, p: DoublePendulumParams) -> ja
     )
     qd = jnp.stack([qd1, qd2])
     rhs = joint_torques(action, p) - coriolis - gravity - p.damping * qd
-    qdd = jnp.linalg.solve(mass_matrix(q2, p), rhs)
+    # Closed-form 2×2 solve: a batched LAPACK call per step would dominate the rollout cost.
+    (m11, m12), (_, m22) = mass_matrix(q2, p)
+    det = m11 * m22 - m12 * m12
+    qdd = jnp.stack([m22 * rhs[0] - m12 * rhs[1], m11 * rhs[1] - m12 * rhs[0]]) / det
     return jnp.concatenate([qd, qdd])
 
 

@@ -101,6 +101,7 @@ class HopperPhysics:
         self._foot_body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "foot")
         self.datas = [mujoco.MjData(self.model) for _ in range(self.threads)]
         self._pool = None
+        self._models: list[mujoco.MjModel] = []
         self.obs_dim = (nq - 1) + nv + 2
         self.action_dim = self.model.nu
 
@@ -161,11 +162,31 @@ class HopperPhysics:
 
     # --- step --------------------------------------------------------------------------------
     def advance(self, states: np.ndarray, controls: np.ndarray, nstep: int | None = None):
-        """Step every row `nstep` physics steps (default: one control step) holding its control."""
+        """Step every row `nstep` physics steps (default: one control step) holding its control.
+
+        Shapes are checked here once, so the rollout runs with `skip_checks` (its Python-side
+        validation costs as much as the physics for small batches).
+        """
         nstep = nstep or self.n_substeps
-        control = np.repeat(controls[:, None, :], nstep, axis=1)
-        out_state, sensordata = self.pool.rollout(
-            self.model, self.datas, states, control, nstep=nstep
+        batch = states.shape[0]
+        if states.shape != (batch, self.state_size) or controls.shape != (batch, self.action_dim):
+            raise ValueError(f"states/controls: bad shapes {states.shape}, {controls.shape}")
+        control = np.ascontiguousarray(
+            np.repeat(np.asarray(controls, np.float64)[:, None, :], nstep, axis=1)
+        )
+        out_state = np.empty((batch, nstep, self.state_size))
+        sensordata = np.empty((batch, nstep, self.model.nsensordata))
+        if len(self._models) != batch:  # skip_checks wants one model reference per row
+            self._models = [self.model] * batch
+        self.pool.rollout(
+            self._models,
+            self.datas,
+            np.ascontiguousarray(states, dtype=np.float64),
+            control,
+            nstep=nstep,
+            state=out_state,
+            sensordata=sensordata,
+            skip_checks=True,
         )
         return out_state, sensordata
 
