@@ -1,5 +1,5 @@
 # Two entry points that work on a fresh machine with Python 3.11 and pip.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -10,7 +10,6 @@ export OPENBLAS_NUM_THREADS ?= 1
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e .
