@@ -38,14 +38,10 @@ def _torch_gymnasium_rate(policy, thetas, horizon: int) -> float:
 
     torch.set_num_threads(os.cpu_count() or 1)
     n = thetas.shape[0]
-    layers = []
-    offset = 0
-    for (n_in, n_out), _ in policy.layer_shapes:
-        w = thetas[:, offset : offset + n_in * n_out].reshape(n, n_in, n_out)
-        offset += n_in * n_out
-        b = thetas[:, offset : offset + n_out].reshape(n, 1, n_out)
-        offset += n_out
-        layers.append((torch.from_numpy(w.copy()), torch.from_numpy(b.copy())))
+    layers = [
+        (torch.from_numpy(np.array(w)), torch.from_numpy(np.array(b)[:, None, :]))
+        for w, b in jax.vmap(policy.layers)(thetas)
+    ]
     half = float(policy.action_high[0])
     envs = gym.make_vec("Pendulum-v1", num_envs=n, vectorization_mode="sync")
     obs, _ = envs.reset(seed=0)

@@ -51,10 +51,6 @@ class Task:
         }
 
 
-def clip_action(action: jax.Array, low: np.ndarray, high: np.ndarray) -> jax.Array:
-    return jnp.clip(action, jnp.asarray(low, action.dtype), jnp.asarray(high, action.dtype))
-
-
 @dataclass(frozen=True, eq=False)
 class JaxTask(Task):
     """A deterministic ODE task in pure JAX; its state is a flat vector.
