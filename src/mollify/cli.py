@@ -129,7 +129,7 @@ def evaluate(
         typer.echo(json.dumps(out))
         return
     table = Table(title=f"{t.name}: {episodes} episodes, seed {seed}, kernel {kernel}")
-    for col in ("policy", "σ", "mean return ± 95% CI", "discounted ± 95% CI", "env-steps/s"):
+    for col in ("policy", "σ", "mean return ± 95% CI", "discounted ± 95% CI", "env-steps/s*"):
         table.add_column(col)
     for label, s in (("deterministic", 0.0), ("stochastic", sigma)):
         o = out[label]
@@ -141,6 +141,7 @@ def evaluate(
             f"{o['env_steps_per_s']:,.0f}",
         )
     console.print(table)
+    console.print("* wall-clock rate of each call; the first call includes JIT compilation.")
 
 
 @app.command()
