@@ -9,6 +9,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax
 import numpy as np
 
 from mollify.tasks import double_pendulum, pendulum, planar_quadrotor
@@ -52,7 +53,7 @@ def _make_jax(name, module, params_cls, horizon, action_dim, action_bound, overr
     params = replace_params(params_cls(), overrides, name)
     dim = action_dim(params) if callable(action_dim) else action_dim
     bound = float(getattr(params, action_bound)) if isinstance(action_bound, str) else action_bound
-    obs, _ = module.reset(__import__("jax").random.PRNGKey(0), params)
+    obs, _ = module.reset(jax.random.PRNGKey(0), params)  # the observation size
     return JaxTask(
         name=name,
         obs_dim=int(obs.shape[0]),
