@@ -67,6 +67,7 @@ def _make_jax(name, module, params_cls, horizon, action_dim, action_bound, overr
         reset_fn=module.reset,
         step_fn=module.step,
         dynamics_fn=module.dynamics,
+        observe_fn=module.observe,
     )
 
 

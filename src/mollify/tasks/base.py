@@ -56,21 +56,29 @@ class JaxTask(Task):
     """A deterministic ODE task in pure JAX; its state is a flat vector.
 
     `reset_fn(key, params) -> (obs, state)`, `step_fn(key, state, action, params) -> (obs, state,
-    reward, done, info)` and `dynamics_fn(state, action, params) -> state_dot` (continuous time,
-    used by the linearisation checks) are the module-level functions of the task's module; `params`
-    is its frozen parameter dataclass, closed over (static) when jitted.
+    reward, done, info)`, `dynamics_fn(state, action, params) -> state_dot` (continuous time, for
+    the linearisation checks) and `observe_fn(state, params) -> obs` (for closed-loop maps such as
+    the Lyapunov exponent) are the module-level functions of the task's module; `params` is its
+    frozen parameter dataclass, closed over (static) when jitted.
     """
 
     params: Any = None
     reset_fn: Callable = field(default=None, repr=False)
     step_fn: Callable = field(default=None, repr=False)
     dynamics_fn: Callable | None = field(default=None, repr=False)
+    observe_fn: Callable | None = field(default=None, repr=False)
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.reset_fn(key, self.params)
 
     def step(self, key: jax.Array, state: jax.Array, action: jax.Array):
         return self.step_fn(key, state, action, self.params)
+
+    def observe(self, state: jax.Array) -> jax.Array:
+        """The observation of a state (what the policy sees); closed-loop maps need it."""
+        if self.observe_fn is None:
+            raise TaskError(f"task {self.name!r} has no observation function")
+        return self.observe_fn(state, self.params)
 
     def dynamics(self, state: jax.Array, action: jax.Array) -> jax.Array:
         if self.dynamics_fn is None:
