@@ -163,6 +163,426 @@ def bench(
     typer.echo(text)
 
 
+def _parse_floats(text: str, field: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageFailure(f"{field}: expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise UsageFailure(f"{field}: expected at least one number")
+    return values
+
+
+def _progress(description: str):
+    """A Rich progress bar; `update(done, total)` drives it. Invisible when output is not a TTY."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task_id = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task_id, completed=done, total=total)
+
+    return bar, update
+
+
+def _write_json(path: Path, obj) -> None:
+    from mollify.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    return str(o)
+
+
+TaskOpt = Annotated[str, typer.Option(help="Task name, or gym:ENV_ID.")]
+PolicyOpt = Annotated[str, typer.Option(help="'init' (random MLP from --seed) or a .npz file.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of directions, policy init, resets and noise.")]
+
+
+@app.command()
+def landscape(
+    out: Annotated[Path, typer.Option(help="Output directory (created).")],
+    task: TaskOpt = "pendulum",
+    policy: PolicyOpt = "init",
+    dims: Annotated[int, typer.Option(help="1 (a line) or 2 (a plane) through θ0.")] = 2,
+    grid: Annotated[int, typer.Option(help="Points per axis.")] = 101,
+    extent: Annotated[float, typer.Option(help="Half-width of the slice (filter-normalised).")] = (
+        1.0
+    ),
+    sigmas: Annotated[str, typer.Option(help="Comma-separated σ values (0 = unsmoothed).")] = (
+        "0,0.1,0.3,1"
+    ),
+    mode: Annotated[str, typer.Option(help="action (J_σ, stochastic policy) or param (ES).")] = (
+        "action"
+    ),
+    kernel: Annotated[str, typer.Option(help="gaussian, uniform or laplace.")] = "gaussian",
+    samples: Annotated[int, typer.Option(help="Noise samples per grid point.")] = 32,
+    episodes: Annotated[int, typer.Option(help="param mode: initial states per θ.")] = 8,
+    normalization: Annotated[str, typer.Option(help="layer or filter.")] = "layer",
+    seed: SeedOpt = 0,
+) -> None:
+    """J on a random slice through θ0, raw and mollified per σ: netCDF, PNGs, spectra, Hölder α."""
+    import time
+
+    from mollify import figures
+    from mollify import landscape as land
+
+    try:
+        config = land.LandscapeConfig(
+            dims=dims,
+            grid=grid,
+            extent=extent,
+            sigmas=_parse_floats(sigmas, "sigmas"),
+            mode=mode,
+            kernel=kernel,
+            samples=samples,
+            episodes=episodes,
+            seed=seed,
+            normalization=normalization,
+        ).validate()
+        t = _load_task(task)
+        pol, theta = _load_policy(t, policy, seed)
+    except _input_errors() as exc:
+        fail(str(exc))
+    start = time.perf_counter()
+    bar, update = _progress(f"landscape {t.name} {grid}^{dims}")
+    with bar:
+        ds = land.compute_landscape(
+            t, pol, theta, config, progress=update, extra_attrs={"policy_source": policy}
+        )
+    seconds = time.perf_counter() - start
+    holder = land.grid_holder(ds)
+    out.mkdir(parents=True, exist_ok=True)
+    land.save_dataset(ds, out / "landscape.nc")
+    figures.landscape(ds, out / "landscape.png", holder)
+    summary = {
+        "task": t.name,
+        "mode": mode,
+        "seconds": seconds,
+        "grid_holder_alpha": holder,
+        "files": ["landscape.nc", "landscape.png"],
+    }
+    if 0.0 in config.sigmas and len(config.sigmas) > 1:
+        spec = land.spectra(ds)
+        land.save_dataset(spec, out / "spectra.nc")
+        figures.spectra(spec, out / "spectra.png")
+        summary["spectral_slope"] = {
+            float(s): float(v)
+            for s, v in zip(spec["sigma"].values, spec["slope"].values, strict=True)
+        }
+        summary["files"] += ["spectra.nc", "spectra.png"]
+    _write_json(out / "summary.json", summary)
+    table = Table(title=f"{t.name}: {mode}-space landscape, {grid}^{dims}, {seconds:.1f} s")
+    for col in ("σ", "mean J", "min J", "max J", "grid Hölder α", "spectral slope", "−σ²"):
+        table.add_column(col)
+    for s in config.sigmas:
+        j = ds["J"].sel(sigma=s).values
+        slope = summary.get("spectral_slope", {}).get(s, float("nan"))
+        table.add_row(
+            f"{s:g}",
+            f"{j.mean():.2f}",
+            f"{j.min():.2f}",
+            f"{j.max():.2f}",
+            f"{holder[s]:.3f}",
+            f"{slope:.4g}",
+            f"{-(s**2):.4g}",
+        )
+    console.print(table)
+    console.print(f"Wrote {', '.join(summary['files'])} and summary.json to {out}")
+
+
+theory_app = typer.Typer(
+    help="The paper's heat-equation, backward-heat and uncertainty claims.", no_args_is_help=True
+)
+app.add_typer(theory_app, name="theory")
+
+
+@theory_app.command("heat")
+def theory_heat(
+    task: TaskOpt = "pendulum",
+    policy: PolicyOpt = "init",
+    action_index: Annotated[
+        int, typer.Option(help="Action component varied (others: μ_θ(s)).")
+    ] = 0,
+    sigma_min: Annotated[float, typer.Option(help="Smallest σ (relative), t = σ².")] = 0.05,
+    sigma_max: Annotated[float, typer.Option(help="Largest σ (relative).")] = 1.0,
+    n_actions: Annotated[int, typer.Option(help="Action grid for Q(s, ·).")] = 801,
+    seed: SeedOpt = 0,
+    out: Annotated[Path | None, typer.Option(help="Directory for heat.png and heat.json.")] = None,
+) -> None:
+    """u(μ, t) = E Q(s, μ + √t ε) solves u_t = ½u_μμ: residual against |u_t|, plot of u over (μ, t)."""
+    from mollify import figures, theory
+
+    try:
+        t = _load_task(task)
+        pol, theta = _load_policy(t, policy, seed)
+        with console.status(f"tabulating Q(s, a) of {t.name} by rollouts", spinner="dots"):
+            report = theory.heat_experiment(
+                t,
+                pol,
+                theta,
+                sigma_min=sigma_min,
+                sigma_max=sigma_max,
+                n_actions=n_actions,
+                action_index=action_index,
+                seed=seed,
+            )
+    except _input_errors() as exc:
+        fail(str(exc))
+    summary = {"task": t.name, **report.summary()}
+    console.print(
+        f"[bold]{t.name}[/]: heat equation along action {action_index}, "
+        f"t = σ² in [{report.t[0]:.3g}, {report.t[-1]:.3g}]"
+    )
+    console.print(f"  max |u_t − ½u_μμ| = {report.max_abs_residual:.4g}")
+    console.print(f"  max |u_t|          = {report.max_abs_u_t:.4g}")
+    console.print(f"  ratio              = {summary['residual_over_u_t']:.3g}")
+    console.print(f"  median pointwise |residual|/|u_t| = {report.median_relative_residual:.3g}")
+    console.print(
+        f"  Gauss–Hermite heat_solution vs table (upper 3/4 of t): {report.gauss_hermite_max_diff:.3g}"
+    )
+    for row in report.monte_carlo:
+        console.print(
+            f"  direct rollouts at t={row['t']:.3g}: u_table {row['u_table']:.4f}, "
+            f"Monte Carlo {row['u_monte_carlo']:.4f} ± {row['mc_stderr']:.4f}"
+        )
+    if out is not None:
+        figures.heat(report, out / "heat.png")
+        _write_json(out / "heat.json", summary)
+        console.print(f"Wrote heat.png and heat.json to {out}")
+
+
+@theory_app.command("backward")
+def theory_backward(
+    task: TaskOpt = "pendulum",
+    policy: PolicyOpt = "init",
+    sigma: Annotated[float, typer.Option(help="σ (relative) of the final time T = σ².")] = 0.1,
+    delta: Annotated[float, typer.Option(help="RMS size of the perturbation of u(·, T).")] = 1e-6,
+    action_index: Annotated[int, typer.Option(help="Action component varied.")] = 0,
+    n_actions: Annotated[int, typer.Option(help="Action grid for Q(s, ·).")] = 801,
+    seed: SeedOpt = 0,
+    out: Annotated[Path | None, typer.Option(help="Directory for backward.png/.json.")] = None,
+) -> None:
+    """Invert u(·, T) + δ back to Q(s, ·): per-frequency amplification against e^{Tξ²/2}."""
+    from mollify import figures, theory
+
+    try:
+        if not (sigma > 0 and math.isfinite(sigma)):
+            raise UsageFailure(f"sigma: must be > 0, got {sigma}")
+        if not (delta > 0 and math.isfinite(delta)):
+            raise UsageFailure(f"delta: must be > 0, got {delta}")
+        t = _load_task(task)
+        pol, theta = _load_policy(t, policy, seed)
+        with console.status(f"tabulating Q(s, a) of {t.name} by rollouts", spinner="dots"):
+            profile = theory.q_profile(
+                t, pol, theta, action_index=action_index, n_actions=n_actions, seed=seed
+            )
+        result, summary = theory.backward_experiment(profile, sigma=sigma, delta=delta, seed=seed)
+    except _input_errors() as exc:
+        fail(str(exc))
+    summary = {"task": t.name, **summary}
+    console.print(f"[bold]{t.name}[/]: backward heat from T = {summary['T']:.4g}, δ = {delta:.1e}")
+    tab = Table()
+    for col in ("ξ", "measured amplification", "e^{Tξ²/2}"):
+        tab.add_column(col)
+    for row in summary["table"]:
+        tab.add_row(f"{row['xi']:.4g}", f"{row['measured']:.6g}", f"{row['predicted']:.6g}")
+    console.print(tab)
+    console.print(
+        f"  {summary['n_valid_frequencies']} frequencies above the noise floor, max relative "
+        f"error {summary['max_rel_error_valid']:.3g} (largest amplification "
+        f"{summary['max_predicted_valid']:.3g})"
+    )
+    console.print(
+        f"  cut-off ξ_c = {summary['cutoff_xi']:.4g} (above it the amplified δ exceeds Q's own "
+        f"spectrum); recovered Q relative error {summary['recovered_relative_error']:.3g}"
+    )
+    if out is not None:
+        figures.backward(result, summary, out / "backward.png")
+        _write_json(out / "backward.json", summary)
+        console.print(f"Wrote backward.png and backward.json to {out}")
+
+
+@theory_app.command("uncertainty")
+def theory_uncertainty(
+    task: TaskOpt = "pendulum",
+    policy: PolicyOpt = "init",
+    drop: Annotated[float, typer.Option(help="Fraction of the advantage lost at the width.")] = 0.5,
+    directions: Annotated[int, typer.Option(help="Random directions for the width.")] = 16,
+    max_radius: Annotated[float, typer.Option(help="Largest radius (filter-normalised).")] = 2.0,
+    param_sigmas: Annotated[str, typer.Option(help="σ for J̃_σ (filter-normalised).")] = (
+        "0.01,0.03,0.1,0.3,1"
+    ),
+    action_sigmas: Annotated[str, typer.Option(help="σ for J_σ (relative).")] = "0.03,0.1,0.3,1,3",
+    samples: Annotated[int, typer.Option(help="Noise samples per σ.")] = 32,
+    episodes: Annotated[int, typer.Option(help="Initial states per θ.")] = 16,
+    seed: SeedOpt = 0,
+    out: Annotated[Path | None, typer.Option(help="Directory for uncertainty.png/.json.")] = None,
+) -> None:
+    """Width w of the good region around θ*, J_σ(θ*) and J̃_σ(θ*) against σ, erasure σ, Heisenberg."""
+    from mollify import figures, theory
+
+    try:
+        if directions < 2:
+            raise UsageFailure(f"directions: need at least 2, got {directions}")
+        if samples < 2:
+            raise UsageFailure(f"samples: need at least 2, got {samples}")
+        t = _load_task(task)
+        pol, theta = _load_policy(t, policy, seed)
+        ps = _parse_floats(param_sigmas, "param-sigmas")
+        acs = _parse_floats(action_sigmas, "action-sigmas")
+        for name, values in (("param-sigmas", ps), ("action-sigmas", acs)):
+            if any(not (v > 0 and math.isfinite(v)) for v in values):
+                raise UsageFailure(f"{name}: every σ must be > 0")
+        with console.status("measuring", spinner="dots") as status:
+            report = theory.uncertainty_experiment(
+                t,
+                pol,
+                theta,
+                drop=drop,
+                n_directions=directions,
+                max_radius=max_radius,
+                param_sigmas=ps,
+                action_sigmas=acs,
+                samples=samples,
+                episodes=episodes,
+                seed=seed,
+                progress=lambda msg: status.update(f"measuring: {msg}"),
+            )
+    except _input_errors() as exc:
+        fail(str(exc))
+    summary = {"task": t.name, "policy": policy, **report.summary()}
+    console.print(
+        f"[bold]{t.name}[/]: J(θ*) = {report.j_star:.3f}, background {report.j_background:.3f}; "
+        f"width w = {report.width:.3g} (quartiles {summary['width_quartiles'][0]:.3g}–"
+        f"{summary['width_quartiles'][1]:.3g}) for a {drop:.0%} drop"
+    )
+    tab = Table(title="mollified value at θ*")
+    for col in ("σ (param, filter-norm.)", "J̃_σ(θ*) ± 2SE", "σ (action, rel.)", "J_σ(θ*) ± 2SE"):
+        tab.add_column(col)
+    for i in range(max(len(ps), len(acs))):
+        row = []
+        for sig, val, se in (
+            (report.param_sigmas, report.j_param, report.j_param_se),
+            (report.action_sigmas, report.j_action, report.j_action_se),
+        ):
+            row += [f"{sig[i]:g}", f"{val[i]:.3f} ± {2 * se[i]:.3f}"] if i < len(sig) else ["", ""]
+        tab.add_row(*row)
+    console.print(tab)
+    console.print(
+        f"  erased (lost {drop:.0%} of the advantage) at σ_param ≈ {report.erasure_param:.3g} "
+        f"(predicted scale w = {report.width:.3g}); action σ ≈ {report.erasure_action:.3g}"
+    )
+    for h in report.heisenberg:
+        console.print(
+            f"  Gaussian kernel σ={h['sigma']:g}: Δx·Δξ = {h['dx']:.4g}·{h['dxi']:.4g} = "
+            f"{h['product']:.6f} (bound {h['bound']})"
+        )
+    if out is not None:
+        figures.uncertainty(report, out / "uncertainty.png")
+        _write_json(out / "uncertainty.json", summary)
+        console.print(f"Wrote uncertainty.png and uncertainty.json to {out}")
+
+
+@app.command()
+def roughness(
+    task: TaskOpt = "pendulum",
+    policy: PolicyOpt = "init",
+    sigmas: Annotated[str, typer.Option(help="Action σ values (relative).")] = "0,0.1,0.3",
+    directions: Annotated[int, typer.Option(help="Random directions for the Hölder fit.")] = 32,
+    episodes: Annotated[int, typer.Option(help="Episodes per θ (common random numbers).")] = 16,
+    steps: Annotated[
+        int | None, typer.Option(help="Lyapunov steps (default: the roughness module's).")
+    ] = None,
+    seed: SeedOpt = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Hölder exponent α of J_σ at θ per σ, and the closed loop's Lyapunov exponent λ with the
+    Hölder exponent −log γ / λ it predicts."""
+    from mollify import roughness as rough
+    from mollify.evaluation import evaluate as run_eval
+
+    try:
+        t = _load_task(task)
+        pol, theta = _load_policy(t, policy, seed)
+        values = _parse_floats(sigmas, "sigmas")
+        if any(not (v >= 0 and math.isfinite(v)) for v in values):
+            raise UsageFailure("sigmas: every σ must be finite and >= 0")
+        if directions < 4:
+            raise UsageFailure(f"directions: need at least 4, got {directions}")
+    except _input_errors() as exc:
+        fail(str(exc))
+    theta = np.asarray(theta, np.float64)
+    scale = float(np.linalg.norm(theta))
+    radii = np.geomspace(1e-4, 1e-1, 10) * scale
+    out = {"task": t.name, "policy": policy, "radii": radii.tolist(), "holder": {}}
+    bar, update = _progress(f"roughness {t.name}")
+    with bar:
+        for i, s in enumerate(values):
+
+            def j_sigma(points, s=s):
+                res = run_eval(t, pol, points, sigma=s, episodes=episodes, seed=seed)
+                return res.discounted.mean(axis=1)
+
+            est = rough.holder_exponent(
+                j_sigma, theta, radii=radii, n_directions=directions, seed=seed
+            )
+            out["holder"][s] = {"alpha": est.alpha, "ci_low": est.ci_low, "ci_high": est.ci_high}
+            update(i + 1, len(values) + 1)
+        try:
+            lam = rough.lyapunov_exponent(
+                t, pol, theta, seed=seed, **({"steps": steps} if steps else {})
+            )
+        except _input_errors() as exc:
+            lam, out["lyapunov_error"] = float("nan"), str(exc)
+        update(len(values) + 1, len(values) + 1)
+    out["lyapunov"] = lam
+    out["gamma"] = t.gamma
+    out["predicted_holder"] = (
+        rough.predicted_holder_exponent(lam, t.gamma) if math.isfinite(lam) else None
+    )
+    if json_out:
+        typer.echo(json.dumps(out, default=_jsonable))
+        return
+    table = Table(
+        title=f"{t.name}: Hölder exponent of J_σ at θ (radii {radii[0]:.2g}–{radii[-1]:.2g})"
+    )
+    for col in ("σ", "α", "95% CI"):
+        table.add_column(col)
+    for s, h in out["holder"].items():
+        table.add_row(f"{s:g}", f"{h['alpha']:.3f}", f"[{h['ci_low']:.3f}, {h['ci_high']:.3f}]")
+    console.print(table)
+    if math.isfinite(lam):
+        console.print(
+            f"Lyapunov exponent λ = {lam:.4g} per step; −log γ = {-math.log(t.gamma):.4g}; "
+            f"predicted Hölder exponent {out['predicted_holder']}"
+        )
+    else:
+        console.print(
+            f"Lyapunov exponent: unavailable ({out.get('lyapunov_error', 'no finite estimate')})"
+        )
+
+
 def main() -> None:  # pragma: no cover - thin wrapper for `python -m mollify`
     app()
 

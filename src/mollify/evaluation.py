@@ -90,10 +90,14 @@ def reset_seeds(seed: int, episodes: int) -> np.ndarray:
 # Pure-JAX tasks
 # ---------------------------------------------------------------------------------------------
 def make_episode_fn(task: JaxTask, policy: Policy, kernel: str) -> Callable:
-    """(θ, episode_key, σ_abs) -> (discounted, undiscounted, steps) for one episode."""
+    """(θ, episode_key, σ_abs[, first_action]) -> (discounted, undiscounted, steps), one episode.
+
+    With `first_action` the episode takes that action at t = 0 and follows the policy after: the
+    return is then Q(s0, a) (the heat-equation instrument tabulates it over actions).
+    """
     horizon, gamma, action_dim = task.horizon, task.gamma, task.action_dim
 
-    def episode(theta, key, sigma_abs):
+    def episode(theta, key, sigma_abs, first_action=None):
         reset_key, noise_key, step_key = _split_episode_key(key)
         obs, state = task.reset(reset_key)
         layers = policy.layers(theta)
@@ -102,6 +106,8 @@ def make_episode_fn(task: JaxTask, policy: Policy, kernel: str) -> Callable:
             obs, state, alive, ret, dret = carry
             eps = noise_lib.sample(jax.random.fold_in(noise_key, t), kernel, (action_dim,))
             action = policy.apply_layers(layers, obs) + sigma_abs * eps
+            if first_action is not None:
+                action = jnp.where(t == 0, first_action, action)
             new_obs, new_state, reward, done, _ = task.step(
                 jax.random.fold_in(step_key, t), state, action
             )
@@ -227,6 +233,48 @@ def _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed):
     dret, ret, steps = (np.concatenate([o[i] for o in outs]) for i in range(3))
     simulated = n * episodes * task.horizon if isinstance(task, HopperTask) else int(steps.sum())
     return dret, ret, steps, simulated
+
+
+def q_values(task: Task, policy: Policy, theta, actions, *, seed: int = 0) -> np.ndarray:
+    """Discounted return of taking each row of `actions` (n, A) in the first reset state of `seed`
+    and following the deterministic policy θ afterwards: Q(s0, a) over a batch of actions.
+
+    Every built-in and Gymnasium task clips actions to its box, so Q(s0, a) = Q(s0, clip(a)).
+    """
+    actions = np.asarray(actions, np.float64)
+    if actions.ndim != 2 or actions.shape[1] != task.action_dim:
+        raise ValueError(f"actions: expected shape (n, {task.action_dim}), got {actions.shape}")
+    theta = np.asarray(theta, np.float32)
+    if isinstance(task, JaxTask):
+        episode = make_episode_fn(task, policy, "gaussian")
+        key = episode_keys(seed, 1)[0]
+        run = jax.jit(jax.vmap(lambda a: episode(theta, key, 0.0, a)[0]))
+        return np.asarray(run(jnp.asarray(actions, jnp.float32)), np.float64)
+    n = actions.shape[0]
+    layers = _batched_layers(policy)(jnp.asarray(theta[None]))
+    apply = _batched_apply(policy)
+
+    def act(t, obs):  # one policy over the whole batch of episodes
+        if t == 0:
+            return actions
+        return np.asarray(apply(layers, jnp.asarray(obs[None], jnp.float32)))[0]
+
+    seeds = reset_seeds(seed, 1)
+    if isinstance(task, HopperTask):
+        states, obs = task.physics.reset(seeds)
+        dret, _, _ = hopper_stand.run_closed_loop(
+            task.physics,
+            act,
+            np.repeat(states, n, 0),
+            np.repeat(obs, n, 0),
+            task.horizon,
+            task.gamma,
+        )
+    elif isinstance(task, GymnasiumTask):
+        dret, _, _ = gymnasium_adapter.run_closed_loop(task, act, np.repeat(seeds, n), task.gamma)
+    else:
+        raise TypeError(f"unsupported task type {type(task).__name__}")
+    return np.asarray(dret, np.float64)
 
 
 def evaluate(

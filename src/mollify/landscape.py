@@ -1,0 +1,356 @@
+"""Policy landscapes: J along a random 1-D or 2-D slice through θ0, raw and mollified.
+
+A slice is θ(α, β) = θ0 + α d1 + β d2 with random directions rescaled per parameter group to the
+norm of that group of θ0 (Li et al. 2018's filter normalisation at layer granularity), so α = 1
+moves every layer by its own size and slices of different networks are comparable.
+
+For each σ the landscape is mollified one of two ways, always with common random numbers (the same
+initial states and noise draws at every grid point, so the picture is not Monte-Carlo noise):
+- `action`: J_σ, the return of the stochastic policy μ_θ(s) + σε (σ relative to the action
+  half-range), estimated from `samples` episodes;
+- `param`: J̃_σ(α, β) = E_ε J(θ(α + σε₁, β + σε₂)), ES-style smoothing in the slice's own
+  coordinates (σ in units of α), so it is an exact convolution of the plotted landscape; each
+  perturbed θ is scored on the same `episodes` initial states, and `samples` draws of ε are shared
+  by every grid point.
+
+The result is one xarray Dataset (dims sigma, alpha[, beta]); `spectra` and `grid_holder` read it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import jax
+import numpy as np
+import xarray as xr
+
+from mollify import noise as noise_lib
+from mollify.evaluation import evaluate
+from mollify.policies import Policy
+from mollify.tasks import Task
+
+MODES = ("action", "param")
+NORMALIZATIONS = ("layer", "filter")
+# Rollouts per evaluate() call; blocks are padded to this so nothing recompiles mid-landscape.
+_ROLLOUTS_PER_BLOCK = 16384
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    dims: int = 2
+    grid: int = 101
+    extent: float = 1.0
+    sigmas: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0)
+    mode: str = "action"
+    kernel: str = "gaussian"
+    samples: int = 32
+    episodes: int = 8  # param mode only: initial states scoring each perturbed θ
+    seed: int = 0
+    normalization: str = "layer"
+
+    def __post_init__(self):
+        object.__setattr__(self, "sigmas", tuple(float(s) for s in self.sigmas))
+
+    def validate(self) -> LandscapeConfig:
+        """Raise ValueError naming the first bad field."""
+        if self.dims not in (1, 2):
+            raise ValueError(f"dims: must be 1 or 2, got {self.dims}")
+        if not (3 <= self.grid <= 4001):
+            raise ValueError(f"grid: must be between 3 and 4001 points per axis, got {self.grid}")
+        if not (math.isfinite(self.extent) and self.extent > 0):
+            raise ValueError(f"extent: must be a positive number, got {self.extent}")
+        if not self.sigmas:
+            raise ValueError("sigmas: need at least one value")
+        if any(not math.isfinite(s) or s < 0 for s in self.sigmas):
+            raise ValueError(f"sigmas: every value must be finite and >= 0, got {self.sigmas}")
+        if len(set(self.sigmas)) != len(self.sigmas):
+            raise ValueError(f"sigmas: values must be distinct, got {self.sigmas}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {self.mode!r}")
+        noise_lib.check_kernel(self.kernel)
+        if self.samples < 1:
+            raise ValueError(f"samples: must be >= 1, got {self.samples}")
+        if self.episodes < 1:
+            raise ValueError(f"episodes: must be >= 1, got {self.episodes}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization: must be one of {', '.join(NORMALIZATIONS)}, "
+                f"got {self.normalization!r}"
+            )
+        return self
+
+    @property
+    def axis(self) -> np.ndarray:
+        return np.linspace(-self.extent, self.extent, self.grid)
+
+
+def random_directions(
+    policy: Policy, theta0, n: int, seed: int, normalization: str = "layer"
+) -> np.ndarray:
+    """`n` Gaussian directions (n, P), each rescaled group by group to the norm of θ0's group.
+
+    `layer`: one group per weight matrix and one per bias vector; `filter`: one group per output
+    neuron's incoming weights (Li et al.'s filters), biases as in `layer`. A group whose θ0 part is
+    zero (biases at initialisation) gets a zero direction, as Li et al. do for biases.
+    """
+    theta0 = np.asarray(theta0, np.float64)
+    raw = np.asarray(
+        jax.random.normal(jax.random.PRNGKey(seed), (n, theta0.size)), dtype=np.float64
+    )
+    groups = _direction_groups(policy, normalization)
+    out = np.zeros_like(raw)
+    for g in np.unique(groups):
+        idx = groups == g
+        target = np.linalg.norm(theta0[idx])
+        norms = np.linalg.norm(raw[:, idx], axis=1, keepdims=True)
+        out[:, idx] = raw[:, idx] * (target / np.maximum(norms, 1e-30))
+    return out
+
+
+def _direction_groups(policy: Policy, normalization: str) -> np.ndarray:
+    if normalization == "layer":
+        return policy.layer_index()
+    groups, next_id = [], 0
+    for (n_in, n_out), _ in policy.layer_shapes:
+        # θ stores W (in, out) row-major: entry (i, j) belongs to output neuron (filter) j.
+        groups.append(next_id + np.tile(np.arange(n_out), n_in))
+        next_id += n_out
+        groups.append(np.full(n_out, next_id))
+        next_id += 1
+    return np.concatenate(groups)
+
+
+def grid_coordinates(config: LandscapeConfig) -> np.ndarray:
+    """(M, dims) slice coordinates in C order (alpha slowest)."""
+    axis = config.axis
+    if config.dims == 1:
+        return axis[:, None]
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([a.ravel(), b.ravel()], axis=1)
+
+
+def compute_landscape(
+    task: Task,
+    policy: Policy,
+    theta0,
+    config: LandscapeConfig,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    extra_attrs: dict | None = None,
+) -> xr.Dataset:
+    """J (discounted, as in SPEC §1) on the slice grid for every σ, with its standard error.
+
+    `progress(done, total)` is called after each block of grid points (the CLI draws a bar).
+    """
+    config.validate()
+    theta0 = np.asarray(theta0, np.float64)
+    directions = random_directions(policy, theta0, config.dims, config.seed, config.normalization)
+    coords = grid_coordinates(config)
+    eps = _slice_noise(config)
+    n_points = coords.shape[0]
+    per_point = 1 if config.mode == "action" else config.samples
+    rollouts_per_point = per_point * (
+        config.samples if config.mode == "action" else config.episodes
+    )
+    block = max(1, _ROLLOUTS_PER_BLOCK // rollouts_per_point)
+    block = min(block, n_points)
+    shape = (len(config.sigmas), n_points)
+    mean, stderr, undiscounted = np.empty(shape), np.empty(shape), np.empty(shape)
+    total, done = len(config.sigmas) * n_points, 0
+    for i, sigma in enumerate(config.sigmas):
+        for start in range(0, n_points, block):
+            part = coords[start : start + block]
+            m = part.shape[0]
+            if m < block:  # pad so every call has the same shape (no recompilation)
+                part = np.concatenate([part, np.repeat(part[-1:], block - m, axis=0)])
+            j, se, ju = _score_block(task, policy, theta0, directions, part, sigma, eps, config)
+            mean[i, start : start + m] = j[:m]
+            stderr[i, start : start + m] = se[:m]
+            undiscounted[i, start : start + m] = ju[:m]
+            done += m
+            if progress is not None:
+                progress(done, total)
+    return _to_dataset(
+        task, policy, theta0, directions, config, mean, stderr, undiscounted, extra_attrs
+    )
+
+
+def _slice_noise(config: LandscapeConfig) -> np.ndarray:
+    """Param mode's ε draws (samples, dims), shared by every grid point and every σ."""
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+    return np.asarray(
+        noise_lib.sample(key, config.kernel, (config.samples, config.dims)), np.float64
+    )
+
+
+def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
+    """(mean discounted J, its standard error, mean undiscounted) for each coordinate row."""
+    if config.mode == "action" or sigma == 0.0:
+        episodes = config.samples if config.mode == "action" else config.episodes
+        thetas = theta0 + coords @ directions
+        res = evaluate(
+            task,
+            policy,
+            thetas,
+            sigma=sigma if config.mode == "action" else 0.0,
+            kernel=config.kernel,
+            episodes=episodes,
+            seed=config.seed,
+        )
+        return (*_mean_se(res.discounted), res.undiscounted.mean(axis=1))
+    shifted = coords[:, None, :] + sigma * eps[None, :, :]  # (m, samples, dims)
+    m, k = shifted.shape[:2]
+    thetas = theta0 + shifted.reshape(m * k, -1) @ directions
+    res = evaluate(
+        task,
+        policy,
+        thetas,
+        sigma=0.0,
+        kernel=config.kernel,
+        episodes=config.episodes,
+        seed=config.seed,
+    )
+    per_draw = res.discounted.mean(axis=1).reshape(m, k)
+    return (*_mean_se(per_draw), res.undiscounted.mean(axis=1).reshape(m, k).mean(axis=1))
+
+
+def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[1]
+    se = x.std(axis=1, ddof=1) / math.sqrt(n) if n > 1 else np.full(x.shape[0], np.nan)
+    return x.mean(axis=1), se
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+
+
+def _to_dataset(task, policy, theta0, directions, config, mean, stderr, undiscounted, extra):
+    axis = config.axis
+    dims = ("sigma", "alpha") if config.dims == 1 else ("sigma", "alpha", "beta")
+    shape = (len(config.sigmas),) + (config.grid,) * config.dims
+    coords = {"sigma": np.asarray(config.sigmas), "alpha": axis}
+    if config.dims == 2:
+        coords["beta"] = axis
+    sigma_units = (
+        "relative to the action half-range" if config.mode == "action" else "slice units (alpha)"
+    )
+    ds = xr.Dataset(
+        {
+            "J": (dims, mean.reshape(shape), {"long_name": "mean discounted return"}),
+            "J_stderr": (dims, stderr.reshape(shape), {"long_name": "standard error of J"}),
+            "J_undiscounted": (dims, undiscounted.reshape(shape)),
+            "theta0": (("param",), theta0),
+            "directions": (("direction", "param"), directions),
+        },
+        coords=coords,
+        attrs={
+            "title": f"mollify landscape: {task.name}, {config.mode}-space mollification",
+            "config": _json(asdict(config)),
+            "task": _json(task.describe()),
+            "policy": _json(policy.to_dict()),
+            "seed": config.seed,
+            "mode": config.mode,
+            "kernel": config.kernel,
+            "sigma_units": sigma_units,
+            **(extra or {}),
+        },
+    )
+    ds["sigma"].attrs["units"] = sigma_units
+    return ds
+
+
+def save_dataset(ds: xr.Dataset, path) -> None:
+    """netCDF, written to a temp file and renamed (never half-written)."""
+    from mollify.io import atomic_write
+
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
+
+
+def load_config(ds: xr.Dataset) -> LandscapeConfig:
+    cfg = json.loads(ds.attrs["config"])
+    cfg["sigmas"] = tuple(cfg["sigmas"])
+    return LandscapeConfig(**cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a landscape: spectra and roughness
+# ---------------------------------------------------------------------------------------------
+def _rows(ds: xr.Dataset, sigma) -> np.ndarray:
+    """The 1-D slices along alpha at one σ: (rows, grid)."""
+    values = np.asarray(ds["J"].sel(sigma=sigma).values, np.float64)
+    return values[None, :] if values.ndim == 1 else values.T  # 2-D: one row per beta
+
+
+def spectra(ds: xr.Dataset, *, band: float = 3.0, skip_lowest: int = 1) -> xr.Dataset:
+    """Power spectrum of the slices along alpha per σ, and the fit of log(P_σ/P_0) on ξ².
+
+    Each slice loses its mean and is Hann-windowed (a slice is not periodic). For 2-D landscapes
+    the spectra of all rows are averaged. The fit uses the frequencies with 0 < σ²ξ² <= `band`
+    (beyond it the kernel's attenuation sinks under the Monte-Carlo floor) after dropping the
+    `skip_lowest` bins nearest zero that the window's leakage dominates. Parameter-space smoothing
+    in slice units predicts slope −σ² exactly; action noise only approximately (different units).
+    """
+    sigmas = np.asarray(ds["sigma"].values, np.float64)
+    if 0.0 not in sigmas:
+        raise ValueError("sigmas: spectra need the unsmoothed landscape (sigma 0) as reference")
+    alpha = np.asarray(ds["alpha"].values)
+    n = alpha.size
+    spacing = float(alpha[1] - alpha[0])
+    xi = 2 * np.pi * np.fft.rfftfreq(n, spacing)
+    window = np.hanning(n)
+    power = np.empty((sigmas.size, xi.size))
+    for i, s in enumerate(sigmas):
+        rows = _rows(ds, s)
+        rows = (rows - rows.mean(axis=1, keepdims=True)) * window
+        power[i] = (np.abs(np.fft.rfft(rows, axis=1)) ** 2).mean(axis=0)
+    p0 = power[sigmas == 0.0][0]
+    slopes, n_fit = np.full(sigmas.size, np.nan), np.zeros(sigmas.size, dtype=int)
+    floor = 1e-12 * p0.max() if p0.max() > 0 else np.inf
+    for i, s in enumerate(sigmas):
+        if s == 0.0:
+            slopes[i] = 0.0
+            continue
+        use = (np.arange(xi.size) > skip_lowest) & ((s * xi) ** 2 <= band) & (p0 > floor)
+        use &= power[i] > 0
+        n_fit[i] = int(use.sum())
+        if n_fit[i] >= 3:
+            x, y = xi[use] ** 2, np.log(power[i, use] / p0[use])
+            slopes[i] = float(np.polyfit(x, y, 1)[0])
+    return xr.Dataset(
+        {
+            "power": (("sigma", "xi"), power),
+            "slope": (("sigma",), slopes, {"long_name": "fitted d log(P_σ/P_0) / d ξ²"}),
+            "predicted_slope": (("sigma",), -(sigmas**2)),
+            "n_fit": (("sigma",), n_fit),
+        },
+        coords={"sigma": sigmas, "xi": xi},
+        attrs={"mode": ds.attrs.get("mode", ""), "band": band},
+    )
+
+
+def grid_holder(ds: xr.Dataset, *, max_lag_fraction: float = 0.125) -> dict[float, float]:
+    """Hölder exponent per σ from the landscape itself: the first-order structure function.
+
+    D(k) = mean |J(α + kh) − J(α)| over the grid (along alpha, and beta for 2-D), for lags k on a
+    geometric range up to `max_lag_fraction` of the axis; α is the slope of log D on log k. It
+    describes roughness at the grid's scales (h to ~extent/4); `mollify roughness` probes finer.
+    """
+    n = ds.sizes["alpha"]
+    lags = np.unique(np.geomspace(1, max(2, int(n * max_lag_fraction)), 8).astype(int))
+    out = {}
+    for s in np.asarray(ds["sigma"].values, np.float64):
+        values = np.asarray(ds["J"].sel(sigma=s).values, np.float64)
+        arrays = [values] if values.ndim == 1 else [values, values.T]
+        d = []
+        for k in lags:
+            diffs = [np.abs(a[k:] - a[:-k]).ravel() for a in arrays]
+            d.append(np.concatenate(diffs).mean())
+        d = np.asarray(d)
+        ok = d > 0
+        out[float(s)] = (
+            float(np.polyfit(np.log(lags[ok]), np.log(d[ok]), 1)[0]) if ok.sum() >= 3 else np.nan
+        )
+    return out
