@@ -71,3 +71,64 @@ def test_wrong_shape_and_corrupt_policy_files(tmp_path):
     bad.write_bytes(b"not a zip file")
     res = runner.invoke(app, ["evaluate", "--policy", str(bad)])
     assert res.exit_code == 2 and "cannot read" in res.output
+
+
+def test_landscape_writes_dataset_figures_and_summary(tmp_path):
+    out = tmp_path / "land"
+    res = runner.invoke(
+        app,
+        ["landscape", "--grid", "9", "--extent", "0.5", "--samples", "4", "--sigmas", "0,0.5",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for name in ("landscape.nc", "landscape.png", "spectra.nc", "spectra.png", "summary.json"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["grid_holder_alpha"]) == {"0.0", "0.5"}
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--dims", "3"], "dims"),
+        (["--sigmas", "0,abc"], "sigmas"),
+        (["--sigmas", "0,-1"], "sigmas"),
+        (["--mode", "weights"], "mode"),
+        (["--grid", "1"], "grid"),
+        (["--task", "nope"], "task"),
+    ],
+)
+def test_landscape_bad_input(args, field, tmp_path):
+    res = runner.invoke(app, ["landscape", "--out", str(tmp_path / "x"), *args])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.strip().splitlines() if line]
+    assert len(lines) == 1 and field in lines[0]
+    assert not (tmp_path / "x").exists(), "nothing written on bad input"
+
+
+def test_theory_commands_print_their_numbers(tmp_path):
+    res = runner.invoke(app, ["theory", "heat", "--n-actions", "201", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    heat = json.loads((tmp_path / "heat.json").read_text())
+    assert heat["residual_over_u_t"] < 0.02
+    res = runner.invoke(app, ["theory", "backward", "--n-actions", "201", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    back = json.loads((tmp_path / "backward.json").read_text())
+    assert back["max_rel_error_valid"] < 1e-6
+    assert (tmp_path / "heat.png").exists() and (tmp_path / "backward.png").exists()
+    res = runner.invoke(app, ["theory", "backward", "--delta", "0"])
+    assert res.exit_code == 2 and "delta" in res.output
+
+
+def test_roughness_reports_holder_per_sigma_and_lyapunov():
+    res = runner.invoke(
+        app, ["roughness", "--sigmas", "0,0.3", "--directions", "8", "--episodes", "4", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert set(out["holder"]) == {"0.0", "0.3"}
+    for h in out["holder"].values():
+        assert h["ci_low"] <= h["alpha"] <= h["ci_high"]
+    assert np.isfinite(out["lyapunov"]) and out["predicted_holder"] <= 1.0
+    res = runner.invoke(app, ["roughness", "--task", "gym:Pendulum-v1", "--sigmas", "x"])
+    assert res.exit_code == 2 and "sigmas" in res.output

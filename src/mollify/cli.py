@@ -558,9 +558,9 @@ def roughness(
         update(len(values) + 1, len(values) + 1)
     out["lyapunov"] = lam
     out["gamma"] = t.gamma
-    out["predicted_holder"] = (
-        rough.predicted_holder_exponent(lam, t.gamma) if math.isfinite(lam) else None
-    )
+    if math.isfinite(lam):
+        pred = rough.predicted_holder_exponent(lam, t.gamma)
+        out["predicted_holder"], out["predicted_nontrivial"] = pred.alpha, pred.nontrivial
     if json_out:
         typer.echo(json.dumps(out, default=_jsonable))
         return
@@ -573,14 +573,14 @@ def roughness(
         table.add_row(f"{s:g}", f"{h['alpha']:.3f}", f"[{h['ci_low']:.3f}, {h['ci_high']:.3f}]")
     console.print(table)
     if math.isfinite(lam):
+        regime = "λ > −log γ: J is Hölder with" if out["predicted_nontrivial"] else "λ ≤ −log γ:"
         console.print(
             f"Lyapunov exponent λ = {lam:.4g} per step; −log γ = {-math.log(t.gamma):.4g}; "
-            f"predicted Hölder exponent {out['predicted_holder']}"
+            f"{regime} predicted exponent {out['predicted_holder']:.3g}"
         )
     else:
-        console.print(
-            f"Lyapunov exponent: unavailable ({out.get('lyapunov_error', 'no finite estimate')})"
-        )
+        reason = out.get("lyapunov_error", "no finite estimate")
+        console.print(f"Lyapunov exponent: unavailable ({reason})")
 
 
 def main() -> None:  # pragma: no cover - thin wrapper for `python -m mollify`

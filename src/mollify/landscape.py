@@ -262,11 +262,11 @@ def _to_dataset(task, policy, theta0, directions, config, mean, stderr, undiscou
     return ds
 
 
-def save_dataset(ds: xr.Dataset, path) -> None:
-    """netCDF, written to a temp file and renamed (never half-written)."""
+def save_dataset(ds: xr.Dataset, path):
+    """netCDF, written to a temp file and renamed (never half-written); returns the path."""
     from mollify.io import atomic_write
 
-    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
 
 
 def load_config(ds: xr.Dataset) -> LandscapeConfig:

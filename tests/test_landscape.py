@@ -1,0 +1,132 @@
+"""Landscapes: filter normalisation, common random numbers, the spectral law, the saved Dataset."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+
+from mollify import evaluate, make_policy, tasks
+from mollify.landscape import (
+    LandscapeConfig,
+    compute_landscape,
+    grid_holder,
+    load_config,
+    random_directions,
+    save_dataset,
+    spectra,
+)
+
+
+@pytest.fixture(scope="module")
+def pendulum():
+    task = tasks.make("pendulum")
+    policy = make_policy(task)
+    theta = np.asarray(policy.init(jax.random.PRNGKey(0)), np.float64)
+    return task, policy, theta
+
+
+def test_layer_normalised_directions_match_each_group_norm(pendulum):
+    _, policy, theta = pendulum
+    theta = theta + 0.1  # nonzero biases too
+    d = random_directions(policy, theta, 3, seed=5)
+    groups = policy.layer_index()
+    for g in np.unique(groups):
+        idx = groups == g
+        np.testing.assert_allclose(
+            np.linalg.norm(d[:, idx], axis=1), np.linalg.norm(theta[idx]), rtol=1e-10
+        )
+    assert not np.allclose(d[0], d[1])
+    np.testing.assert_array_equal(d, random_directions(policy, theta, 3, seed=5))
+
+
+def test_filter_normalisation_and_zero_biases(pendulum):
+    _, policy, theta = pendulum  # biases are zero at initialisation
+    d = random_directions(policy, theta, 1, seed=1, normalization="filter")[0]
+    (w0, _), *_ = policy.layers(theta)
+    (dw0, db0), *_ = policy.layers(d)
+    np.testing.assert_allclose(
+        np.linalg.norm(np.asarray(dw0), axis=0), np.linalg.norm(np.asarray(w0), axis=0), rtol=1e-5
+    )
+    assert np.all(np.asarray(db0) == 0)
+
+
+def test_action_mode_uses_common_random_numbers(pendulum):
+    task, policy, theta = pendulum
+    cfg = LandscapeConfig(dims=1, grid=5, extent=0.5, sigmas=(0.0, 0.3), samples=8, seed=3)
+    ds = compute_landscape(task, policy, theta, cfg)
+    d = random_directions(policy, theta, 1, seed=3)
+    for k, alpha in enumerate(ds["alpha"].values):
+        ref = evaluate(task, policy, theta + alpha * d[0], sigma=0.3, episodes=8, seed=3)
+        assert ds["J"].sel(sigma=0.3).values[k] == pytest.approx(ref.discounted.mean(), rel=1e-6)
+    assert np.all(ds["J_stderr"].values > 0)
+    # Same seed, same numbers.
+    again = compute_landscape(task, policy, theta, cfg)
+    np.testing.assert_array_equal(ds["J"].values, again["J"].values)
+
+
+def test_param_mode_spectrum_decays_like_exp_minus_sigma2_xi2(pendulum):
+    """In slice units parameter-space smoothing is a convolution: slope of log(P_σ/P_0) is −σ²."""
+    task, policy, theta = pendulum
+    cfg = LandscapeConfig(
+        dims=1, grid=201, extent=2.0, sigmas=(0.0, 0.05, 0.1), mode="param", samples=32, episodes=2
+    )
+    ds = compute_landscape(task, policy, theta, cfg)
+    spec = spectra(ds)
+    for s in (0.05, 0.1):
+        assert spec["n_fit"].sel(sigma=s) >= 5
+        assert float(spec["slope"].sel(sigma=s)) == pytest.approx(-(s**2), rel=0.25)
+    # A Gaussian smoothing of the raw slice shrinks its total variation.
+    tv = [np.abs(np.diff(ds["J"].sel(sigma=s).values)).sum() for s in cfg.sigmas]
+    assert tv[0] > tv[1] > tv[2]
+
+
+def test_dataset_round_trips_through_netcdf(pendulum, tmp_path):
+    task, policy, theta = pendulum
+    cfg = LandscapeConfig(dims=2, grid=4, extent=0.2, sigmas=(0.0, 0.5), samples=2, seed=1)
+    ds = compute_landscape(task, policy, theta, cfg)
+    assert ds["J"].dims == ("sigma", "alpha", "beta")
+    assert ds["J"].shape == (2, 4, 4)
+    path = save_dataset(ds, tmp_path / "l.nc")
+    back = xr.load_dataset(path)
+    np.testing.assert_allclose(back["J"].values, ds["J"].values)
+    assert load_config(back) == cfg
+    assert json.loads(back.attrs["task"])["name"] == "pendulum"
+    assert back.attrs["seed"] == 1
+    assert not list(tmp_path.glob(".*.tmp*")), "no temp file left behind"
+
+
+def _as_landscape(values: np.ndarray, spacing=0.01) -> xr.Dataset:
+    alpha = np.arange(values.size) * spacing
+    return xr.Dataset(
+        {"J": (("sigma", "alpha"), values[None])}, coords={"sigma": [0.0], "alpha": alpha}
+    )
+
+
+def test_grid_holder_of_brownian_path_and_smooth_curve():
+    rng = np.random.default_rng(0)
+    brownian = np.cumsum(rng.standard_normal(20001))
+    assert grid_holder(_as_landscape(brownian))[0.0] == pytest.approx(0.5, abs=0.05)
+    smooth = np.sin(np.linspace(0, 3, 2001))
+    assert grid_holder(_as_landscape(smooth))[0.0] == pytest.approx(1.0, abs=0.05)
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ValueError, match=r"^dims"):
+        LandscapeConfig(dims=3).validate()
+    with pytest.raises(ValueError, match=r"^sigmas"):
+        LandscapeConfig(sigmas=(0.0, -1.0)).validate()
+    with pytest.raises(ValueError, match=r"^mode"):
+        LandscapeConfig(mode="weights").validate()
+    with pytest.raises(ValueError, match=r"^kernel"):
+        LandscapeConfig(kernel="cauchy").validate()
+
+
+def test_gymnasium_task_landscape_runs_through_the_same_code():
+    task = tasks.make("gym:Pendulum-v1", horizon=20)
+    policy = make_policy(task)
+    theta = np.asarray(policy.init(jax.random.PRNGKey(0)))
+    cfg = LandscapeConfig(dims=1, grid=3, extent=0.5, sigmas=(0.0, 0.2), samples=2)
+    ds = compute_landscape(task, policy, theta, cfg)
+    assert np.all(np.isfinite(ds["J"].values)) and np.all(ds["J"].values < 0)
