@@ -18,6 +18,8 @@ from mollify.evaluation import EvalResult, evaluate  # noqa: E402
 from mollify.gym_envs import register_envs as _register_envs  # noqa: E402
 from mollify.noise import KERNELS  # noqa: E402
 from mollify.policies import Policy, load_policy, make_policy, save_policy  # noqa: E402
+from mollify.roughness import HolderEstimate, holder_exponent, lyapunov_exponent  # noqa: E402
+from mollify.smoothing import heat_residual, heat_solution, smooth  # noqa: E402
 
 _register_envs()
 
@@ -25,10 +27,16 @@ __version__ = "0.1.0"
 __all__ = [
     "KERNELS",
     "EvalResult",
+    "HolderEstimate",
     "Policy",
     "evaluate",
+    "heat_residual",
+    "heat_solution",
+    "holder_exponent",
     "load_policy",
+    "lyapunov_exponent",
     "make_policy",
     "save_policy",
+    "smooth",
     "tasks",
 ]
