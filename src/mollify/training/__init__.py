@@ -1,0 +1,28 @@
+"""Training at a controlled σ: PPO, REINFORCE, ES and natural policy gradient.
+
+`make_train(config)` returns a jitted `train(key)` for pure-JAX tasks; `run(config, out)` trains
+any built-in task and writes config.json, metrics.csv, policy.npz and a learning curve.
+"""
+
+from mollify.training.config import (
+    ALGOS,
+    SIGMA_MODES,
+    TASK_DEFAULTS,
+    ConfigError,
+    TrainConfig,
+    default_config,
+)
+from mollify.training.train import RunResult, make_algorithm, make_train, run
+
+__all__ = [
+    "ALGOS",
+    "SIGMA_MODES",
+    "TASK_DEFAULTS",
+    "ConfigError",
+    "RunResult",
+    "TrainConfig",
+    "default_config",
+    "make_algorithm",
+    "make_train",
+    "run",
+]

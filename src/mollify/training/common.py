@@ -1,0 +1,338 @@
+"""What every training algorithm shares: σ as a dial, the action distribution, vectorised
+environments with auto-reset, advantage estimation, evaluation on fixed seeds.
+
+Pure-JAX tasks collect inside `jit` (`lax.scan` over time, `vmap` over envs); the hopper collects on
+the native MuJoCo path with the same transition layout, so one jitted update serves both.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mollify import noise as noise_lib
+from mollify.evaluation import episode_keys, make_episode_fn
+from mollify.policies import Policy, make_policy
+from mollify.tasks import HopperTask, JaxTask, Task
+from mollify.training.config import TrainConfig
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+# ---------------------------------------------------------------------------------------------
+# σ: fixed, learned or scheduled
+# ---------------------------------------------------------------------------------------------
+def sigma_rel(config: TrainConfig, log_std: jax.Array, progress: jax.Array) -> jax.Array:
+    """σ relative to the action half-range, per action dimension, at training progress in [0, 1].
+
+    Only `learned` lets gradients reach `log_std`; its floor keeps σ from underflowing.
+    """
+    if config.sigma_mode == "learned":
+        return jnp.maximum(jnp.exp(log_std), config.sigma_floor)
+    if config.sigma_mode == "schedule":
+        p = jnp.clip(progress, 0.0, 1.0)
+        if config.schedule == "linear":
+            s = config.sigma + (config.sigma_final - config.sigma) * p
+        else:
+            s = config.sigma * (config.sigma_final / config.sigma) ** p
+        return jnp.full(log_std.shape, s)
+    return jnp.full(log_std.shape, config.sigma)
+
+
+def log_prob(kernel: str, action: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
+    """Log-density of a = mean + std·ε, ε of the unit-variance kernel, summed over dimensions."""
+    if kernel == "gaussian":
+        z = (action - mean) / std
+        return jnp.sum(-0.5 * z**2 - jnp.log(std) - 0.5 * LOG_2PI, axis=-1)
+    if kernel == "laplace":
+        b = std / math.sqrt(2.0)  # Laplace(b) has variance 2b²
+        return jnp.sum(-jnp.abs(action - mean) / b - jnp.log(2 * b), axis=-1)
+    raise ValueError(f"kernel: {kernel!r} has no usable score function")
+
+
+def entropy(kernel: str, std: jax.Array) -> jax.Array:
+    if kernel == "gaussian":
+        return jnp.sum(0.5 * (1.0 + LOG_2PI) + jnp.log(std), axis=-1)
+    b = std / math.sqrt(2.0)
+    return jnp.sum(1.0 + jnp.log(2 * b), axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks: the actor is mollify's Policy (so a trained θ loads in every instrument), the critic
+# the same MLP with one unsquashed output.
+# ---------------------------------------------------------------------------------------------
+class Networks(NamedTuple):
+    actor: Policy
+    critic: Policy
+
+
+def make_networks(task: Task, config: TrainConfig) -> Networks:
+    actor = make_policy(task, "mlp", hidden=config.hidden)
+    critic = Policy(task.obs_dim, 1, config.hidden, (-1.0,), (1.0,), squash=False)
+    return Networks(actor, critic)
+
+
+def init_params(nets: Networks, config: TrainConfig, key: jax.Array) -> dict:
+    k_actor, k_critic = jax.random.split(key)
+    actor = nets.actor.init(k_actor)
+    # CleanRL/PureJaxRL scale the last actor layer by 0.01 so the initial mean is near the centre.
+    n_last = nets.actor.layer_shapes[-1][0][0] * nets.actor.action_dim + nets.actor.action_dim
+    actor = actor.at[-n_last:].multiply(0.01)
+    return {
+        "actor": actor,
+        "critic": nets.critic.init(k_critic),
+        "log_std": jnp.full((nets.actor.action_dim,), math.log(config.sigma), jnp.float32),
+    }
+
+
+def value(nets: Networks, critic_params: jax.Array, obs: jax.Array) -> jax.Array:
+    return nets.critic.apply(critic_params, obs)[..., 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorised pure-JAX environments with auto-reset and time-limit truncation
+# ---------------------------------------------------------------------------------------------
+class EnvState(NamedTuple):
+    state: jax.Array  # (n, S)
+    obs: jax.Array  # (n, O)
+    t: jax.Array  # (n,) steps since reset
+    key: jax.Array
+
+
+class Transition(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    done: jax.Array  # terminated (or diverged): no bootstrap
+    truncated: jax.Array  # time limit: bootstrap from final_value
+    final_value: jax.Array  # V of the observation the step reached (before any reset)
+
+
+def env_reset(task: JaxTask, key: jax.Array, n_envs: int) -> EnvState:
+    key, sub = jax.random.split(key)
+    obs, state = jax.vmap(task.reset)(jax.random.split(sub, n_envs))
+    return EnvState(state, obs, jnp.zeros(n_envs, jnp.int32), key)
+
+
+def env_step(task: JaxTask, es: EnvState, action: jax.Array):
+    """One step of every env; finished envs restart. Returns (state, next obs, r, done, trunc,
+    reached obs). A non-finite state or reward counts as termination with zero reward."""
+    n = es.obs.shape[0]
+    key, k_step, k_reset = jax.random.split(es.key, 3)
+    obs, state, reward, done, _ = jax.vmap(task.step)(jax.random.split(k_step, n), es.state, action)
+    ok = jnp.isfinite(reward) & jnp.all(jnp.isfinite(state), axis=-1)
+    ok &= jnp.all(jnp.isfinite(obs), axis=-1)
+    reward = jnp.where(ok, reward, 0.0)
+    done = done | ~ok
+    reached = jnp.where(ok[:, None], obs, es.obs)
+    t = es.t + 1
+    truncated = (t >= task.horizon) & ~done
+    end = done | truncated
+    reset_obs, reset_state = jax.vmap(task.reset)(jax.random.split(k_reset, n))
+    state = jnp.where(end[:, None], reset_state, jnp.where(ok[:, None], state, es.state))
+    obs = jnp.where(end[:, None], reset_obs, reached)
+    return EnvState(state, obs, jnp.where(end, 0, t), key), reward, done, truncated, reached
+
+
+def collect_jax(task, nets, config, params, es, key, std_abs, n_steps):
+    """`n_steps` transitions of every env under the stochastic policy (pure; jit/scan)."""
+    kernel = config.kernel if config.algo != "es" else "gaussian"
+
+    def body(carry, _):
+        es, key = carry
+        key, k = jax.random.split(key)
+        mean = nets.actor.apply(params["actor"], es.obs)
+        action = mean + std_abs * noise_lib.sample(k, kernel, mean.shape)
+        logp = log_prob(kernel, action, mean, std_abs)
+        v = value(nets, params["critic"], es.obs)
+        es2, reward, done, trunc, reached = env_step(task, es, action)
+        tr = Transition(es.obs, action, logp, v, reward, done, trunc, reached)
+        return (es2, key), tr
+
+    (es, key), traj = jax.lax.scan(body, (es, key), None, length=n_steps)
+    final_value = value(nets, params["critic"], traj.final_value)  # reached obs → V
+    traj = traj._replace(final_value=final_value)
+    last_value = value(nets, params["critic"], es.obs)
+    return es, traj, last_value
+
+
+def gae(traj: Transition, last_value: jax.Array, gamma: float, lam: float):
+    """Generalised advantage estimation over (T, n) transitions; time-limit truncation
+    bootstraps from V of the reached state, termination does not. Returns (advantages, returns)."""
+    end = traj.done | traj.truncated
+    reward = traj.reward + gamma * traj.final_value * traj.truncated
+    next_values = jnp.concatenate([traj.value[1:], last_value[None]], axis=0)
+
+    def back(adv_next, x):
+        r, v, v_next, e = x
+        delta = r + gamma * v_next * (1.0 - e) - v
+        adv = delta + gamma * lam * (1.0 - e) * adv_next
+        return adv, adv
+
+    _, adv = jax.lax.scan(
+        back,
+        jnp.zeros_like(last_value),
+        (reward, traj.value, next_values, end.astype(reward.dtype)),
+        reverse=True,
+    )
+    return adv, adv + traj.value
+
+
+class RewardNorm(NamedTuple):
+    """Running variance of each env's discounted return; rewards are divided by its root so the
+    critic's targets are O(1) whatever the task's reward scale (as Gymnasium's NormalizeReward)."""
+
+    ret: jax.Array  # (n,) discounted return accumulated so far in each env
+    count: jax.Array
+    mean: jax.Array
+    var: jax.Array
+
+
+def reward_norm_init(n_envs: int) -> RewardNorm:
+    return RewardNorm(jnp.zeros(n_envs), jnp.float32(1e-4), jnp.float32(0.0), jnp.float32(1.0))
+
+
+def normalize_rewards(rn: RewardNorm, traj: Transition, gamma: float):
+    """Update the running statistics with this batch, then scale its rewards. Returns (rn, traj)."""
+    end = (traj.done | traj.truncated).astype(traj.reward.dtype)
+
+    def body(ret, x):
+        r, e = x
+        ret = ret * gamma + r
+        return ret * (1.0 - e), ret
+
+    ret_last, rets = jax.lax.scan(body, rn.ret, (traj.reward, end))
+    b_mean, b_var, b_count = rets.mean(), rets.var(), rets.size
+    delta = b_mean - rn.mean
+    count = rn.count + b_count
+    mean = rn.mean + delta * b_count / count
+    m2 = rn.var * rn.count + b_var * b_count + delta**2 * rn.count * b_count / count
+    rn = RewardNorm(ret_last, count, mean, m2 / count)
+    return rn, traj._replace(reward=traj.reward / jnp.sqrt(rn.var + 1e-8))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation on fixed seeds: deterministic (σ = 0) and stochastic at the current σ
+# ---------------------------------------------------------------------------------------------
+def make_jax_evaluator(task: JaxTask, nets: Networks, config: TrainConfig):
+    """(θ, σ_abs) -> (mean undiscounted return at σ = 0, at σ); pure, jit-able."""
+    episode = make_episode_fn(
+        task, nets.actor, config.kernel if config.algo != "es" else "gaussian"
+    )
+    keys = episode_keys(config.eval_seed, config.eval_episodes)
+
+    def evaluate(theta, std_abs):
+        run = jax.vmap(episode, in_axes=(None, 0, None))
+        det = run(theta, keys, jnp.zeros_like(std_abs))[1].mean()
+        sto = run(theta, keys, std_abs)[1].mean()
+        return det, sto
+
+    return evaluate
+
+
+def evaluate_native(task: Task, nets: Networks, config: TrainConfig, theta, sigma) -> tuple:
+    from mollify.evaluation import evaluate
+
+    kernel = config.kernel if config.algo != "es" else "gaussian"
+    common = {"kernel": kernel, "episodes": config.eval_episodes, "seed": config.eval_seed}
+    det = evaluate(task, nets.actor, np.asarray(theta), sigma=0.0, **common)
+    sto = evaluate(task, nets.actor, np.asarray(theta), sigma=np.asarray(sigma), **common)
+    return float(det.undiscounted.mean()), float(sto.undiscounted.mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# Native (MuJoCo hopper) vectorised environment with the same transition layout
+# ---------------------------------------------------------------------------------------------
+class HopperVecEnv:
+    """n hopper-stand envs on `mujoco.rollout`, auto-reset at the horizon; numpy in, numpy out."""
+
+    def __init__(self, task: HopperTask, n_envs: int, seed: int):
+        self.task, self.physics, self.n = task, task.physics, n_envs
+        self.rng = np.random.default_rng(seed)
+        self.states, self.obs = self.physics.reset(self.rng.integers(0, 2**31 - 1, n_envs))
+        self.t = np.zeros(n_envs, dtype=np.int64)
+
+    def step(self, actions: np.ndarray):
+        controls = np.clip(actions, -1.0, 1.0)
+        traj, sens = self.physics.advance(self.states, controls)
+        new_states = traj[:, -1]
+        # dm_control rewards the state a control step reaches (heights by kinematics of it).
+        heights = np.array([self.physics.height_of_state(s) for s in new_states])
+        reward = self.physics.reward(heights, controls)
+        expected_time = (
+            self.states[:, 0] + self.physics.n_substeps * self.physics.model.opt.timestep
+        )
+        ok = np.all(np.isfinite(new_states), axis=1) & np.isclose(
+            new_states[:, 0], expected_time, rtol=0, atol=1e-9
+        )
+        ok &= np.isfinite(reward)
+        reached = np.where(ok[:, None], self.physics.observe(new_states, sens[:, -1]), self.obs)
+        reward = np.where(ok, reward, 0.0)
+        done = ~ok
+        self.t += 1
+        truncated = (self.t >= self.task.horizon) & ~done
+        end = done | truncated
+        self.states = np.where(ok[:, None], new_states, self.states)
+        self.obs = reached.copy()
+        if end.any():
+            idx = np.nonzero(end)[0]
+            s, o = self.physics.reset(self.rng.integers(0, 2**31 - 1, idx.size))
+            self.states[idx], self.obs[idx], self.t[idx] = s, o, 0
+        return reward, done, truncated, reached
+
+
+def collect_native(env: HopperVecEnv, nets, config, params, key, std_abs, n_steps):
+    """The hopper's collection: batched JAX policy between `mujoco.rollout` calls."""
+    act = _jitted_act(nets.actor, nets.critic, config.kernel)
+    fields = {k: [] for k in Transition._fields}
+    for _ in range(n_steps):
+        key, k = jax.random.split(key)
+        action, logp, v = act(params, jnp.asarray(env.obs, jnp.float32), k, std_abs)
+        action = np.asarray(action, np.float64)
+        obs = env.obs.copy()
+        reward, done, trunc, reached = env.step(action)
+        for name, val in zip(
+            Transition._fields,
+            (obs, action, logp, v, reward, done, trunc, reached),
+            strict=True,
+        ):
+            fields[name].append(np.asarray(val))
+    traj = Transition(**{k: jnp.asarray(np.stack(v), jnp.float32) for k, v in fields.items()})
+    traj = traj._replace(done=traj.done > 0.5, truncated=traj.truncated > 0.5)
+    critic = _jitted_value(nets.critic)
+    traj = traj._replace(final_value=critic(params["critic"], traj.final_value))
+    last_value = critic(params["critic"], jnp.asarray(env.obs, jnp.float32))
+    return traj, last_value, key
+
+
+_ACT_CACHE: dict = {}
+
+
+def _jitted_act(actor: Policy, critic: Policy, kernel: str):
+    key = (actor, critic, kernel)
+    if key not in _ACT_CACHE:
+
+        def act(params, obs, k, std_abs):
+            mean = actor.apply(params["actor"], obs)
+            a = mean + std_abs * noise_lib.sample(k, kernel, mean.shape)
+            return (
+                a,
+                log_prob(kernel, a, mean, std_abs),
+                critic.apply(params["critic"], obs)[..., 0],
+            )
+
+        _ACT_CACHE[key] = jax.jit(act)
+    return _ACT_CACHE[key]
+
+
+def _jitted_value(critic: Policy):
+    key = ("value", critic)
+    if key not in _ACT_CACHE:
+        _ACT_CACHE[key] = jax.jit(lambda p, obs: critic.apply(p, obs)[..., 0])
+    return _ACT_CACHE[key]

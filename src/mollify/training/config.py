@@ -1,0 +1,169 @@
+"""Training configuration: one frozen dataclass and the per-task defaults in one readable table.
+
+σ is relative to the action half-range, as everywhere in mollify. `sigma_mode`:
+- `fixed`: σ never changes (the paper's setting: policy gradient on one mollified landscape);
+- `learned`: a state-independent log-std trained with the policy (as SB3/CleanRL), floored;
+- `schedule`: σ moves from `sigma` to `sigma_final` over training, `linear` or `exponential`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+ALGOS = ("ppo", "reinforce", "es", "npg")
+SIGMA_MODES = ("fixed", "learned", "schedule")
+SCHEDULES = ("linear", "exponential")
+PG_KERNELS = ("gaussian", "laplace")
+
+
+class ConfigError(ValueError):
+    """Bad training configuration; the CLI prints it as one line and exits with code 2."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "pendulum"
+    algo: str = "ppo"
+    sigma: float = 0.3
+    sigma_mode: str = "fixed"
+    sigma_final: float = 0.03
+    schedule: str = "exponential"
+    sigma_floor: float = 1e-3
+    kernel: str = "gaussian"
+    total_steps: int = 1_000_000
+    seed: int = 0
+    hidden: tuple[int, ...] = (64, 64)
+    # Collection (PPO, REINFORCE, NPG)
+    n_envs: int = 16
+    n_steps: int = 256
+    gamma: float | None = None  # None: the task's own discount
+    gae_lambda: float = 0.95
+    # Optimisation
+    lr: float = 3e-4
+    anneal_lr: bool = True
+    update_epochs: int = 10
+    n_minibatches: int = 8
+    clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    norm_adv: bool = True
+    norm_reward: bool = True  # scale rewards by the running std of the discounted return
+    # NPG (natural gradient with conjugate gradient and a KL step)
+    max_kl: float = 0.01
+    cg_iters: int = 10
+    cg_damping: float = 0.1
+    vf_iters: int = 5
+    # ES (parameter-space Gaussian smoothing)
+    es_pairs: int = 32
+    es_sigma: float = 0.02
+    es_episodes: int = 4
+    # Evaluation during training
+    eval_every: int = 10  # updates
+    eval_episodes: int = 16
+    eval_seed: int = 12345
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def validate(self) -> TrainConfig:
+        """Raise ConfigError naming the first bad field."""
+        if self.algo not in ALGOS:
+            raise ConfigError(f"algo: must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        if self.sigma_mode not in SIGMA_MODES:
+            raise ConfigError(
+                f"sigma-mode: must be one of {', '.join(SIGMA_MODES)}, got {self.sigma_mode!r}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule: must be linear or exponential, got {self.schedule!r}")
+        for name in ("sigma", "sigma_final", "sigma_floor", "lr", "es_sigma", "max_kl"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name.replace('_', '-')}: must be a number > 0, got {value!r}")
+        from mollify.noise import KERNELS
+
+        if self.kernel not in KERNELS:
+            raise ConfigError(f"kernel: must be one of {', '.join(KERNELS)}, got {self.kernel!r}")
+        if self.algo != "es" and self.kernel not in PG_KERNELS:
+            raise ConfigError(
+                f"kernel: {self.kernel!r} cannot be used by policy-gradient algorithms (its score "
+                "function is zero almost everywhere); use gaussian or laplace, or --algo es"
+            )
+        if self.algo == "es" and self.sigma_mode == "learned":
+            raise ConfigError(
+                "sigma-mode: ES has no policy log-std to learn; use fixed or schedule"
+            )
+        for name in ("total_steps", "n_envs", "n_steps", "update_epochs", "n_minibatches",
+                     "es_pairs", "es_episodes", "eval_every", "eval_episodes", "cg_iters",
+                     "vf_iters"):  # fmt: skip
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(
+                    f"{name.replace('_', '-')}: must be a positive integer, got {value!r}"
+                )
+        if (self.n_envs * self.n_steps) % self.n_minibatches:
+            raise ConfigError(
+                f"n-minibatches: must divide n_envs × n_steps = {self.n_envs * self.n_steps}"
+            )
+        if self.gamma is not None and not (0 < self.gamma <= 1):
+            raise ConfigError(f"gamma: must be in (0, 1], got {self.gamma!r}")
+        if not (0 <= self.gae_lambda <= 1):
+            raise ConfigError(f"gae-lambda: must be in [0, 1], got {self.gae_lambda!r}")
+        if any(h < 1 for h in self.hidden):
+            raise ConfigError(f"hidden: layer sizes must be positive, got {self.hidden}")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+
+# Per-task defaults. Everything not listed takes the dataclass default above.
+# Pendulum/double pendulum/quadrotor: short rollouts of many envs (the JAX path is cheap per step);
+# hopper: fewer envs with longer rollouts (MuJoCo on 2 threads), PPO's MuJoCo settings.
+TASK_DEFAULTS: dict[str, dict] = {
+    "pendulum": {"n_envs": 16, "n_steps": 256, "total_steps": 1_000_000, "lr": 1e-3,
+                 "gae_lambda": 0.95, "update_epochs": 10, "n_minibatches": 8},
+    "double_pendulum": {"n_envs": 16, "n_steps": 256, "total_steps": 2_000_000, "lr": 3e-4},
+    "planar_quadrotor": {"n_envs": 16, "n_steps": 256, "total_steps": 2_000_000, "lr": 3e-4},
+    "hopper_stand": {"n_envs": 32, "n_steps": 256, "total_steps": 1_000_000, "lr": 3e-4},
+}  # fmt: skip
+ALGO_DEFAULTS: dict[str, dict] = {
+    "ppo": {},
+    "reinforce": {"lr": 1e-3, "update_epochs": 1, "n_minibatches": 1},
+    "npg": {"n_minibatches": 1},
+    "es": {"lr": 0.02},
+}
+
+
+def default_config(task: str, algo: str = "ppo", **overrides) -> TrainConfig:
+    """Dataclass defaults, then the task's row, then the algorithm's, then `overrides`."""
+    base = TASK_DEFAULTS.get(task, {}) | ALGO_DEFAULTS.get(algo, {})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in overrides:
+        if key not in known:
+            import difflib
+
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"{key}: unknown training option{hint}")
+    return TrainConfig(**(base | {"task": task, "algo": algo} | overrides))
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Options from a JSON file (keys are TrainConfig fields)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path} must hold one JSON object")
+    if "hidden" in data:
+        data["hidden"] = tuple(data["hidden"])
+    return data

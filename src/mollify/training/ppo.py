@@ -1,0 +1,110 @@
+"""Proximal policy optimisation at a controlled σ, top to bottom.
+
+Collect n_envs × n_steps transitions with a = μ_θ(s) + σ·ε, estimate advantages by GAE (time-limit
+truncation bootstraps from the critic), then run `update_epochs` passes of minibatch Adam steps on
+the clipped surrogate plus value loss, gradients clipped by global norm. σ comes from
+`common.sigma_rel`: fixed, scheduled, or a learned state-independent log-std. Updates whose
+gradients are not finite are skipped (optax.apply_if_finite) and counted.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mollify.training import common
+from mollify.training.config import TrainConfig
+
+
+class Batch(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    advantage: jax.Array
+    ret: jax.Array
+    value: jax.Array
+
+
+def make_optimizer(config: TrainConfig, n_updates: int) -> optax.GradientTransformation:
+    steps = n_updates * config.update_epochs * config.n_minibatches
+    lr = optax.linear_schedule(config.lr, 0.0, steps) if config.anneal_lr else config.lr
+    inner = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+    return optax.apply_if_finite(inner, max_consecutive_errors=1_000_000)
+
+
+def loss_fn(params, batch: Batch, nets: common.Networks, config: TrainConfig, std_scale, progress):
+    """Clipped surrogate + value loss − entropy bonus. Returns (loss, diagnostics)."""
+    half = std_scale  # action half-range: σ_abs = σ_rel · half
+    log_std = params["log_std"]
+    if config.sigma_mode != "learned":
+        log_std = jax.lax.stop_gradient(log_std)
+    std = common.sigma_rel(config, log_std, progress) * half
+    mean = nets.actor.apply(params["actor"], batch.obs)
+    new_logp = common.log_prob(config.kernel, batch.action, mean, std)
+    log_ratio = new_logp - batch.log_prob
+    ratio = jnp.exp(log_ratio)
+    adv = batch.advantage
+    if config.norm_adv:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    unclipped = -adv * ratio
+    clipped = -adv * jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
+    policy_loss = jnp.maximum(unclipped, clipped).mean()
+    v = common.value(nets, params["critic"], batch.obs)
+    value_loss = 0.5 * ((v - batch.ret) ** 2).mean()
+    ent = common.entropy(config.kernel, jnp.broadcast_to(std, mean.shape)).mean()
+    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * ent
+    diag = {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": ent,
+        "approx_kl": ((ratio - 1) - log_ratio).mean(),
+        "clip_fraction": (jnp.abs(ratio - 1) > config.clip_eps).mean(),
+        "ratio_mean": ratio.mean(),
+        "unclipped_loss": unclipped.mean(),
+        "clipped_loss": jnp.maximum(unclipped, clipped).mean(),
+    }
+    return loss, diag
+
+
+def make_update(nets: common.Networks, config: TrainConfig, optimizer, half):
+    """(params, opt_state, traj, last_value, progress, key) -> (params, opt_state, metrics)."""
+    gamma = config.gamma
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def update(params, opt_state, traj, last_value, progress, key):
+        adv, ret = common.gae(traj, last_value, gamma, config.gae_lambda)
+        flat = Batch(traj.obs, traj.action, traj.log_prob, adv, ret, traj.value)
+        n = traj.reward.size
+        flat = jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), flat)
+
+        def epoch(carry, k):
+            params, opt_state = carry
+            perm = jax.random.permutation(k, n)
+            shuffled = jax.tree.map(
+                lambda x: x[perm].reshape(config.n_minibatches, -1, *x.shape[1:]), flat
+            )
+
+            def minibatch(carry, mb):
+                params, opt_state = carry
+                (_, diag), grads = grad_fn(params, mb, nets, config, half, progress)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                params = optax.apply_updates(params, updates)
+                diag["grad_norm"] = optax.global_norm(grads)
+                return (params, opt_state), diag
+
+            return jax.lax.scan(minibatch, (params, opt_state), shuffled)
+
+        keys = jax.random.split(key, config.update_epochs)
+        (params, opt_state), diags = jax.lax.scan(epoch, (params, opt_state), keys)
+        metrics = {
+            k: v.mean()
+            for k, v in diags.items()
+            if k not in ("unclipped_loss", "clipped_loss", "ratio_mean")
+        }
+        metrics["nan_skips"] = opt_state.total_notfinite.astype(jnp.float32)
+        return params, opt_state, metrics
+
+    return update
