@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ALGOS = ("ppo", "reinforce", "es", "npg")
@@ -27,6 +27,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = "pendulum"
+    task_params: dict = field(default_factory=dict)  # make(task, **task_params): horizon, ...
     algo: str = "ppo"
     sigma: float = 0.3
     sigma_mode: str = "fixed"
@@ -116,6 +117,11 @@ class TrainConfig:
         if any(h < 1 for h in self.hidden):
             raise ConfigError(f"hidden: layer sizes must be positive, got {self.hidden}")
         return self
+
+    def make_task(self):
+        from mollify import tasks
+
+        return tasks.make(self.task, **self.task_params)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

@@ -92,7 +92,7 @@ def make_update(nets: common.Networks, config: TrainConfig, optimizer, half):
                 (_, diag), grads = grad_fn(params, mb, nets, config, half, progress)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 params = optax.apply_updates(params, updates)
-                diag["grad_norm"] = optax.global_norm(grads)
+                diag["grad_norm"] = optax.tree.norm(grads)
                 return (params, opt_state), diag
 
             return jax.lax.scan(minibatch, (params, opt_state), shuffled)

@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mollify import tasks as task_lib
 from mollify.tasks import HopperTask, JaxTask, Task
 from mollify.training import common
 from mollify.training.config import ConfigError, TrainConfig
@@ -73,7 +72,7 @@ def resolve(config: TrainConfig, task: Task) -> TrainConfig:
 
 
 def make_algorithm(config: TrainConfig, task: Task | None = None) -> Algorithm:
-    task = task or task_lib.make(config.task)
+    task = task or config.make_task()
     config = resolve(config, task)
     if config.algo == "es":
         from mollify.training import es
@@ -205,7 +204,7 @@ def make_train(config: TrainConfig):
     The whole run (collection, updates, periodic evaluation on fixed seeds) is one XLA program:
     `jax.vmap(train)(keys)` trains several seeds at once.
     """
-    task = task_lib.make(config.task)
+    task = config.make_task()
     if not isinstance(task, JaxTask):
         raise ConfigError(f"task: make_train needs a pure-JAX task; use run() for {task.name!r}")
     config = resolve(config, task)
@@ -249,7 +248,7 @@ def run(
 ) -> RunResult:
     """Train, evaluating every `eval_every` updates; `progress(last_metrics, n_updates)` after each
     chunk. With `out`, writes config.json, metrics.csv, policy.npz and learning_curve.png there."""
-    task = task_lib.make(config.task)
+    task = config.make_task()
     config = resolve(config, task)
     algo = make_algorithm(config, task)
     key = jax.random.PRNGKey(config.seed)
