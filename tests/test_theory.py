@@ -30,6 +30,26 @@ def test_q_values_clip_like_the_task_and_take_the_action_first(pendulum):
     assert q[1] != q[3]
 
 
+def test_q_values_on_a_gymnasium_task_match_a_plain_loop():
+    import gymnasium as gym
+
+    from mollify.evaluation import reset_seeds
+
+    task = tasks.make("gym:Pendulum-v1", horizon=10, gamma=0.9)
+    policy = make_policy(task)
+    theta = np.asarray(policy.init(jax.random.PRNGKey(1)))
+    q = q_values(task, policy, theta, np.array([[-3.0], [0.5]]))
+    env = gym.make("Pendulum-v1")
+    for a0, expected in zip((-2.0, 0.5), q, strict=True):
+        obs, _ = env.reset(seed=int(reset_seeds(0, 1)[0]))
+        total, action = 0.0, np.array([a0])
+        for t in range(10):
+            obs, r, *_ = env.step(action.astype(np.float32))
+            total += 0.9**t * r
+            action = np.asarray(policy.apply(theta, obs.astype(np.float32)))
+        assert total == pytest.approx(expected, rel=1e-5)
+
+
 def test_stochastic_one_step_value_solves_the_heat_equation(heat_report):
     r = heat_report
     assert r.max_abs_u_t > 0.1

@@ -327,6 +327,7 @@ def theory_heat(
     sigma_min: Annotated[float, typer.Option(help="Smallest σ (relative), t = σ².")] = 0.05,
     sigma_max: Annotated[float, typer.Option(help="Largest σ (relative).")] = 1.0,
     n_actions: Annotated[int, typer.Option(help="Action grid for Q(s, ·).")] = 801,
+    mc_samples: Annotated[int, typer.Option(help="Direct rollouts per Monte-Carlo check.")] = 2048,
     seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for heat.png and heat.json.")] = None,
 ) -> None:
@@ -334,6 +335,8 @@ def theory_heat(
     from mollify import figures, theory
 
     try:
+        if mc_samples < 2:
+            raise UsageFailure(f"mc-samples: need at least 2, got {mc_samples}")
         t = _load_task(task)
         pol, theta = _load_policy(t, policy, seed)
         with console.status(f"tabulating Q(s, a) of {t.name} by rollouts", spinner="dots"):
@@ -345,6 +348,7 @@ def theory_heat(
                 sigma_max=sigma_max,
                 n_actions=n_actions,
                 action_index=action_index,
+                mc_samples=mc_samples,
                 seed=seed,
             )
     except _input_errors() as exc:

@@ -163,6 +163,13 @@ def heat_experiment(
         task, policy, theta, action_index=action_index, n_actions=n_actions, seed=seed
     )
     half = (profile.high - profile.low) / 2
+    spacing = profile.actions[1] - profile.actions[0]
+    if sigma_min * half < 2 * spacing:
+        raise ValueError(
+            f"n-actions: the action grid ({n_actions} points, spacing {spacing:.3g}) is too coarse "
+            f"for sigma-min {sigma_min} (σ·half-range = {sigma_min * half:.3g}); need σ ≥ 2 "
+            "spacings: use more actions or a larger sigma-min"
+        )
     mu = np.linspace(profile.low, profile.high, n_mu)
     t = np.geomspace((sigma_min * half) ** 2, (sigma_max * half) ** 2, n_t)
     u = heat_from_table(profile, mu, t)
