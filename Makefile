@@ -23,11 +23,13 @@ demo: $(STAMP)
 	@for t in pendulum double_pendulum planar_quadrotor hopper_stand; do \
 		$(BIN)/mollify evaluate --task $$t --episodes 8 --sigma 0.1 || exit $$?; \
 	done
-	@echo "Report: the tables above (the HTML report arrives with 'mollify reproduce')."
+	$(BIN)/mollify landscape --task pendulum --dims 2 --grid 41 --sigmas 0,0.1,0.3,1 --out runs/demo/landscape
+	$(BIN)/mollify theory heat --task pendulum --out runs/demo/theory
+	@echo "Report: runs/demo/landscape (landscape.png, spectra.png, landscape.nc) and runs/demo/theory/heat.png"
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 
 test: lint
 	$(BIN)/python -m pytest -q

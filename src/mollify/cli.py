@@ -363,7 +363,8 @@ def theory_heat(
     console.print(f"  ratio              = {summary['residual_over_u_t']:.3g}")
     console.print(f"  median pointwise |residual|/|u_t| = {report.median_relative_residual:.3g}")
     console.print(
-        f"  Gauss–Hermite heat_solution vs table (upper 3/4 of t): {report.gauss_hermite_max_diff:.3g}"
+        f"  Gauss–Hermite heat_solution vs table (upper 3/4 of t): "
+        f"{report.gauss_hermite_max_diff:.3g} (u varies by {report.u_variation:.3g})"
     )
     for row in report.monte_carlo:
         console.print(
@@ -381,7 +382,9 @@ def theory_backward(
     task: TaskOpt = "pendulum",
     policy: PolicyOpt = "init",
     sigma: Annotated[float, typer.Option(help="σ (relative) of the final time T = σ².")] = 0.1,
-    delta: Annotated[float, typer.Option(help="RMS size of the perturbation of u(·, T).")] = 1e-6,
+    delta: Annotated[
+        float, typer.Option(help="RMS of the perturbation of u(·, T), relative to Q's RMS.")
+    ] = 1e-6,
     action_index: Annotated[int, typer.Option(help="Action component varied.")] = 0,
     n_actions: Annotated[int, typer.Option(help="Action grid for Q(s, ·).")] = 801,
     seed: SeedOpt = 0,
@@ -405,7 +408,10 @@ def theory_backward(
     except _input_errors() as exc:
         fail(str(exc))
     summary = {"task": t.name, **summary}
-    console.print(f"[bold]{t.name}[/]: backward heat from T = {summary['T']:.4g}, δ = {delta:.1e}")
+    console.print(
+        f"[bold]{t.name}[/]: backward heat from T = {summary['T']:.4g}, δ = {delta:.1e} × RMS(Q) "
+        f"= {summary['delta_abs']:.3g}"
+    )
     tab = Table()
     for col in ("ξ", "measured amplification", "e^{Tξ²/2}"):
         tab.add_column(col)

@@ -127,6 +127,7 @@ class HeatReport:
     median_relative_residual: float
     monte_carlo: list[dict]  # direct rollouts at a ~ N(μ, t) against u from the table
     gauss_hermite_max_diff: float  # heat_solution on the interpolated table against u
+    u_variation: float  # max u − min u over the grid: the scale the difference is set against
 
     def summary(self) -> dict:
         return {
@@ -139,6 +140,7 @@ class HeatReport:
             "median_relative_residual": self.median_relative_residual,
             "monte_carlo_check": self.monte_carlo,
             "gauss_hermite_max_diff": self.gauss_hermite_max_diff,
+            "u_variation": self.u_variation,
         }
 
 
@@ -189,6 +191,7 @@ def heat_experiment(
         median_relative_residual=float(np.median(rel)),
         monte_carlo=_monte_carlo_check(task, policy, theta, profile, mu, t, u, mc_samples, seed),
         gauss_hermite_max_diff=float(np.abs(gh[n_t // 4 :] - u[n_t // 4 :]).max()),
+        u_variation=float(u.max() - u.min()),
     )
 
 
@@ -229,7 +232,8 @@ def backward_experiment(
 
     Q is resampled onto the finest grid whose Nyquist frequency ξ_max keeps e^{Tξ_max²/2} below
     `max_amplification` (a finer grid only adds frequencies whose inversion overflows float64).
-    Returns (BackwardHeatResult, summary). The summary gives the cut-off ξ_c above which the
+    δ is relative to the RMS of Q(s, ·) − mean (Q's scale differs by orders of magnitude between
+    tasks). Returns (BackwardHeatResult, summary). The summary gives the cut-off ξ_c above which the
     amplified perturbation δ·e^{Tξ²/2} exceeds Q's own Fourier amplitude (that information is lost)
     and the relative error of the recovered profile.
     """
@@ -242,9 +246,11 @@ def backward_experiment(
     q = np.interp(grid, profile.actions, profile.q)
     q = q - q.mean()
     dx = float(grid[1] - grid[0])
-    res = smoothing.backward_heat_amplification(q, T, dx, delta, seed=seed)
+    scale = float(np.sqrt(np.mean(q**2))) or 1.0
+    delta_abs = delta * scale  # δ is relative to Q's own RMS variation
+    res = smoothing.backward_heat_amplification(q, T, dx, delta_abs, seed=seed)
     signal = np.abs(np.fft.rfft(q)) / math.sqrt(n)  # same normalisation as δ (RMS per point)
-    lost = np.nonzero(delta * res.predicted[1:] > signal[1:])[0]
+    lost = np.nonzero(delta_abs * res.predicted[1:] > signal[1:])[0]
     xi_c = float(res.xi[1 + lost[0]]) if lost.size else float("inf")
     v = res.valid
     rows = np.nonzero(v)[0]
@@ -253,13 +259,14 @@ def backward_experiment(
         "T": T,
         "sigma": sigma,
         "delta": delta,
+        "delta_abs": delta_abs,
         "grid_points": n,
         "n_frequencies": int(res.xi.size),
         "n_valid_frequencies": int(v.sum()),
         "max_rel_error_valid": res.max_relative_error(),
         "max_predicted_valid": float(res.predicted[v].max()) if v.any() else float("nan"),
         "cutoff_xi": xi_c,
-        "recovered_relative_error": _recovered_error(q, T, dx, delta, seed),
+        "recovered_relative_error": _recovered_error(q, T, dx, delta_abs, seed),
         "table": [
             {
                 "xi": float(res.xi[i]),
