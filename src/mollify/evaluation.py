@@ -62,7 +62,11 @@ def _split_episode_key(key: jax.Array):
 
 def noise_table(task: Task, kernel: str, seed: int, episodes: int) -> np.ndarray:
     """The (episodes, horizon, action_dim) unit-variance draws the JAX path generates in-loop."""
+    return np.asarray(_noise_table_fn(task, kernel)(episode_keys(seed, episodes)), np.float64)
 
+
+@functools.lru_cache(maxsize=32)
+def _noise_table_fn(task: Task, kernel: str):
     @jax.jit
     def table(keys):
         def one(key):
@@ -76,7 +80,7 @@ def noise_table(task: Task, kernel: str, seed: int, episodes: int) -> np.ndarray
 
         return jax.vmap(one)(keys)
 
-    return np.asarray(table(episode_keys(seed, episodes)), dtype=np.float64)
+    return table
 
 
 def reset_seeds(seed: int, episodes: int) -> np.ndarray:

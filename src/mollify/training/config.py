@@ -141,7 +141,9 @@ ALGO_DEFAULTS: dict[str, dict] = {
     "ppo": {},
     "reinforce": {"lr": 1e-3, "update_epochs": 1, "n_minibatches": 1},
     "npg": {"n_minibatches": 1},
-    "es": {"lr": 0.02},
+    # Many cheap updates beat few precise ones on pendulum: 8 antithetic pairs of one episode,
+    # parameter noise 0.1 (measured: mean final return −212 over 8 seeds at 1 M steps).
+    "es": {"lr": 0.1, "es_pairs": 8, "es_episodes": 1, "es_sigma": 0.1},
 }
 
 
