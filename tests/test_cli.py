@@ -132,3 +132,32 @@ def test_roughness_reports_holder_per_sigma_and_lyapunov():
     assert np.isfinite(out["lyapunov"]) and out["predicted_holder"] <= 1.0
     res = runner.invoke(app, ["roughness", "--task", "gym:Pendulum-v1", "--sigmas", "x"])
     assert res.exit_code == 2 and "sigmas" in res.output
+
+
+def test_train_writes_a_policy_every_instrument_loads(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--steps", "8192", "--seed", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("config.json", "metrics.csv", "policy.npz", "learning_curve.png", "summary.json"):
+        assert (out / name).exists(), name
+    res = runner.invoke(app, ["evaluate", "--policy", str(out / "policy.npz"), "--episodes", "2"])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--algo", "sac"], "algo"),
+        (["--kernel", "uniform"], "kernel"),
+        (["--sigma", "-0.1"], "sigma"),
+        (["--sigma-mode", "drift"], "sigma-mode"),
+        (["--task", "gym:Pendulum-v1"], "task"),
+        (["--steps", "0"], "total-steps"),
+    ],
+)
+def test_train_bad_input(args, field, tmp_path):
+    res = runner.invoke(app, ["train", "--out", str(tmp_path / "x"), *args])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.strip().splitlines() if line]
+    assert len(lines) == 1 and field in lines[0], lines
+    assert not (tmp_path / "x").exists()
