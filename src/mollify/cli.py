@@ -5,6 +5,7 @@ Every command answers bad input with one line on stderr naming the field, and ex
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -665,6 +666,91 @@ def train(
         f"{final.get('eval_stochastic', float('nan')):.2f} at σ {final.get('sigma', float('nan')):.3g}"
     )
     console.print(f"Wrote config.json, metrics.csv, policy.npz, learning_curve.png to {out}")
+
+
+def _split(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+@app.command()
+def sweep(
+    out: Annotated[Path, typer.Option(help="Sweep directory (created; rerun to resume).")],
+    config: Annotated[Path | None, typer.Option(help="sweep.toml ([sweep] and [options]).")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated task names.")] = None,
+    algos: Annotated[
+        str | None, typer.Option(help="ppo, reinforce, es, npg (comma-separated).")
+    ] = (None),
+    sigmas: Annotated[str | None, typer.Option(help="σ grid, comma-separated.")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds 0..N-1 per cell.")] = None,
+    kernels: Annotated[str | None, typer.Option(help="gaussian, laplace, uniform (ES only).")] = (
+        None
+    ),
+    sigma_modes: Annotated[str | None, typer.Option(help="fixed, learned, schedule.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Env steps per run (all tasks).")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Run on an existing Ray cluster: auto or HOST:PORT.")
+    ] = None,
+    ray_local: Annotated[bool, typer.Option(help="Start a local Ray instance for this sweep.")] = (
+        False
+    ),
+) -> None:
+    """Tasks × σ × seeds × algorithm × kernel × σ-mode; summary.csv and stats.json in OUT."""
+    from mollify import sweep as sweep_lib
+    from mollify.training import ConfigError
+
+    try:
+        spec = sweep_lib.load_spec(config) if config is not None else sweep_lib.make_spec()
+        overrides = {
+            "tasks": _split(tasks),
+            "algos": _split(algos),
+            "sigmas": _parse_floats(sigmas, "sigmas") if sigmas is not None else None,
+            "kernels": _split(kernels),
+            "sigma_modes": _split(sigma_modes),
+        }
+        kw = {k: v for k, v in overrides.items() if v is not None}
+        if seeds is not None:
+            if seeds < 1:
+                raise UsageFailure(f"seeds: must be >= 1, got {seeds}")
+            kw["seeds"] = tuple(range(seeds))
+        if steps is not None:
+            if steps < 1:
+                raise UsageFailure(f"steps: must be >= 1, got {steps}")
+            kw["steps"] = {"*": steps}
+        spec = dataclasses.replace(spec, **kw).validate()
+        if ray_address is not None and ray_local:
+            raise UsageFailure("ray-address: give either --ray-address or --ray-local, not both")
+    except (*_input_errors(), ConfigError, TypeError) as exc:
+        fail(str(exc))
+    engine = "ray" if (ray_local or ray_address) else "local"
+    bar, update = _progress(f"sweep ({engine})")
+    with bar:
+        summary = sweep_lib.run_sweep(
+            spec, out, engine=engine, ray_address=ray_address, progress=lambda d, t, _: update(d, t)
+        )
+    _print_stats(json.loads((out / "stats.json").read_text()))
+    console.print(f"Wrote {summary} and {out / 'stats.json'}")
+
+
+def _print_stats(stats: dict) -> None:
+    for name, entry in stats.items():
+        for kind in ("deterministic", "stochastic"):
+            curve = entry[kind]
+            table = Table(title=f"{name}: final {kind} return against σ")
+            for col in ("σ", "mean", "95% CI (bootstrap over seeds)", "seeds"):
+                table.add_column(col)
+            for p in curve["points"]:
+                table.add_row(
+                    f"{p['sigma']:g}",
+                    f"{p['mean']:.2f}",
+                    f"[{p['ci_low']:.2f}, {p['ci_high']:.2f}]",
+                    str(p["n"]),
+                )
+            console.print(table)
+            tied = ", ".join(f"{s:g}" for s in curve["indistinguishable_from_best"]) or "none"
+            console.print(
+                f"  best σ = {curve['best_sigma']:g}; not distinguishable from it: {tied}; "
+                f"inverted U: {'yes' if curve['inverted_u'] else 'no'}"
+            )
 
 
 def main() -> None:  # pragma: no cover - thin wrapper for `python -m mollify`

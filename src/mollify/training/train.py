@@ -218,6 +218,41 @@ def make_train(config: TrainConfig):
     return jax.jit(train)
 
 
+def train_seeds(config: TrainConfig, seeds: list[int]) -> list[RunResult]:
+    """One RunResult per seed. Pure-JAX tasks train every seed in one program
+    (`vmap(make_train)`, keys `PRNGKey(seed)`), so per-update wall time is not observable: rows
+    carry NaN there and the run's total goes in `seconds`; other tasks run `run()` per seed."""
+    task = config.make_task()
+    config = resolve(config, task)
+    if not isinstance(task, JaxTask):
+        return [run(dataclasses.replace(config, seed=s)) for s in seeds]
+    algo = make_algorithm(config, task)
+    step = _with_eval(algo, config, task)
+
+    def train(key):
+        return jax.lax.scan(step, algo.init(key), jnp.arange(algo.n_updates))
+
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    start = time.perf_counter()
+    states, metrics = jax.jit(jax.vmap(train))(keys)
+    metrics = jax.device_get(metrics)
+    seconds = time.perf_counter() - start
+    results = []
+    for k, s in enumerate(seeds):
+        rows = [
+            {name: float(v[k, j]) for name, v in metrics.items()} | {"wall_time": math.nan}
+            for j in range(algo.n_updates)
+        ]
+        rows[-1]["wall_time"] = seconds
+        state = jax.tree.map(lambda x, k=k: x[k], states)
+        theta = np.asarray(algo.theta(state), np.float32)
+        steps = algo.n_updates * algo.steps_per_update
+        results.append(
+            RunResult(dataclasses.replace(config, seed=s), rows, theta, seconds, steps, None)
+        )
+    return results
+
+
 # ---------------------------------------------------------------------------------------------
 # Any task: chunks of eval_every updates, metrics to CSV, outputs written atomically
 # ---------------------------------------------------------------------------------------------

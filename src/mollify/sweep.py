@@ -1,0 +1,344 @@
+"""Variance sweeps: tasks × σ grid × seeds × algorithm × kernel × σ-mode, each run in its own
+directory, resumable, on the local machine or a Ray cluster.
+
+A sweep is cut into *cells* (one task, algorithm, kernel, σ-mode and σ; all its seeds). A cell is
+the unit of work for every engine: pure-JAX tasks train all the cell's seeds as one vmapped
+program, the hopper runs them one by one, and the local and Ray engines call the same `run_cell`,
+so a seed's numbers do not depend on the engine. Each seed's directory is written to a temp
+directory and renamed into place; a rerun skips seeds whose directory exists and redoes the rest.
+For ES the sweep's σ is the parameter-space smoothing std (`es_sigma`), its mollifier.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mollify.training.config import ALGOS, SIGMA_MODES, ConfigError, default_config
+
+SUMMARY_FIELDS = (
+    "task",
+    "algo",
+    "kernel",
+    "sigma_mode",
+    "sigma",
+    "seed",
+    "final_deterministic",
+    "final_stochastic",
+    "auc_deterministic",
+    "env_steps",
+    "wall_time",
+)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    tasks: tuple[str, ...] = ("pendulum",)
+    algos: tuple[str, ...] = ("ppo",)
+    sigmas: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    kernels: tuple[str, ...] = ("gaussian",)
+    sigma_modes: tuple[str, ...] = ("fixed",)
+    steps: dict = field(default_factory=dict)  # task -> env steps per run ("*" for all)
+    options: dict = field(default_factory=dict)  # TrainConfig overrides for every run
+
+    def validate(self) -> SweepSpec:
+        from mollify import tasks as task_lib
+
+        for name in ("tasks", "algos", "sigmas", "seeds", "kernels", "sigma_modes"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name.replace('_', '-')}: need at least one value")
+        for t in self.tasks:
+            task_lib.make(t)  # unknown names raise TaskError naming the task
+        for a in self.algos:
+            if a not in ALGOS:
+                raise ConfigError(f"algos: unknown algorithm {a!r}; choose from {', '.join(ALGOS)}")
+        for m in self.sigma_modes:
+            if m not in SIGMA_MODES:
+                raise ConfigError(f"sigma-modes: unknown mode {m!r}")
+        if any(
+            not (isinstance(s, int | float) and math.isfinite(s) and s > 0) for s in self.sigmas
+        ):
+            raise ConfigError(f"sigmas: every σ must be a number > 0, got {self.sigmas}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: must be distinct, got {self.seeds}")
+        for cell in self.cells():  # every combination must make a valid training config
+            cell.config()
+        return self
+
+    def steps_for(self, task: str) -> int | None:
+        return self.steps.get(task, self.steps.get("*"))
+
+    def cells(self) -> list[Cell]:
+        out = []
+        for task in self.tasks:
+            for algo in self.algos:
+                for kernel in self.kernels:
+                    if algo != "es" and kernel == "uniform":
+                        continue  # no score function: ES only (stated in the summary)
+                    for mode in self.sigma_modes:
+                        if algo == "es" and mode == "learned":
+                            continue
+                        for sigma in self.sigmas:
+                            out.append(Cell(self, task, algo, kernel, mode, float(sigma)))
+        return out
+
+
+@dataclass(frozen=True)
+class Cell:
+    spec: SweepSpec
+    task: str
+    algo: str
+    kernel: str
+    sigma_mode: str
+    sigma: float
+
+    @property
+    def path(self) -> Path:
+        return Path(self.task) / self.algo / self.kernel / self.sigma_mode / f"sigma={self.sigma:g}"
+
+    def config(self, seed: int = 0):
+        options = dict(self.spec.options) | {"kernel": self.kernel, "seed": seed}
+        options |= {"sigma_mode": self.sigma_mode, "sigma": self.sigma}
+        if self.algo == "es":
+            options["es_sigma"] = self.sigma
+        steps = self.spec.steps_for(self.task)
+        if steps:
+            options["total_steps"] = int(steps)
+        return default_config(self.task, self.algo, **options).validate()
+
+    def label(self) -> str:
+        return f"{self.task} {self.algo} {self.kernel} {self.sigma_mode} σ={self.sigma:g}"
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """A sweep from TOML: a [sweep] table (tasks, algos, sigmas, seeds (list or count), kernels,
+    sigma_modes, steps (number or per-task table)) and an optional [options] table."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    sweep = dict(data.get("sweep", {}))
+    known = {f.name for f in dataclasses.fields(SweepSpec)}
+    for key in sweep:
+        if key not in known:
+            raise ConfigError(
+                f"{key}: unknown sweep key in {path}; known: {', '.join(sorted(known))}"
+            )
+    return make_spec(**sweep, options=data.get("options", {}))
+
+
+def make_spec(**kw) -> SweepSpec:
+    """Normalise user values: seeds as a count or a list, steps as a number or a table."""
+    seeds = kw.get("seeds", 3)
+    if isinstance(seeds, int):
+        kw["seeds"] = tuple(range(seeds))
+    steps = kw.get("steps", {})
+    if isinstance(steps, int | float):
+        kw["steps"] = {"*": int(steps)}
+    for name in ("tasks", "algos", "sigmas", "seeds", "kernels", "sigma_modes"):
+        if name in kw:
+            value = kw[name]
+            kw[name] = tuple(value) if isinstance(value, list | tuple) else (value,)
+    return SweepSpec(**kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# One cell: train its seeds, write each seed's directory atomically
+# ---------------------------------------------------------------------------------------------
+def seed_dir(out: Path, cell: Cell, seed: int) -> Path:
+    return out / "runs" / cell.path / f"seed={seed}"
+
+
+def run_cell(cell: Cell, out: str, seeds: list[int]) -> list[dict]:
+    """Train `seeds` of one cell and write their directories; returns their summary rows.
+    Engine-independent: the Ray engine calls exactly this."""
+    from mollify.training.train import train_seeds, write_outputs
+
+    out = Path(out)
+    config = cell.config()
+    results = train_seeds(config, seeds)
+    rows = []
+    for res in results:
+        final = seed_dir(out, cell, res.config.seed)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
+        try:
+            write_outputs(res, res.config.make_task(), tmp)
+            row = summary_row(cell, res)
+            (tmp / "row.json").write_text(json.dumps(row) + "\n")
+            if final.exists():  # a half-finished earlier attempt cannot exist (rename is atomic)
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        rows.append(row)
+    return rows
+
+
+def summary_row(cell: Cell, res) -> dict:
+    evals = [(m["env_steps"], m["eval_deterministic"]) for m in res.metrics]
+    evals = [(s, d) for s, d in evals if math.isfinite(d)]
+    steps, det = (np.asarray(x, np.float64) for x in zip(*evals, strict=True))
+    # Area under the deterministic learning curve, normalised by the budget: the mean return over
+    # training (trapezoid over env steps), rewarding fast learning as well as the final value.
+    auc = float(np.trapezoid(det, steps) / (steps[-1] - steps[0])) if len(steps) > 1 else det[-1]
+    final = res.final
+    return {
+        "task": cell.task,
+        "algo": cell.algo,
+        "kernel": cell.kernel,
+        "sigma_mode": cell.sigma_mode,
+        "sigma": cell.sigma,
+        "seed": res.config.seed,
+        "final_deterministic": final["eval_deterministic"],
+        "final_stochastic": final["eval_stochastic"],
+        "auc_deterministic": auc,
+        "env_steps": res.env_steps,
+        "wall_time": res.seconds,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines
+# ---------------------------------------------------------------------------------------------
+def pending(spec: SweepSpec, out: Path) -> list[tuple[Cell, list[int]]]:
+    """Cells with the seeds whose directory is missing (a finished seed has row.json)."""
+    work = []
+    for cell in spec.cells():
+        todo = [s for s in spec.seeds if not (seed_dir(out, cell, s) / "row.json").exists()]
+        if todo:
+            work.append((cell, todo))
+    return work
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: str | Path,
+    *,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Path:
+    """Run what is not finished yet, then write summary.csv and stats.json. Returns summary.csv."""
+    spec.validate()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_spec(spec, out)
+    work = pending(spec, out)
+    total = len(spec.cells())
+    done = total - len(work)
+    if progress is not None:
+        progress(done, total, "")
+    if engine == "local":
+        for cell, seeds in work:
+            run_cell(cell, str(out), seeds)
+            done += 1
+            if progress is not None:
+                progress(done, total, cell.label())
+    elif engine == "ray":
+        _run_ray(work, out, ray_address, lambda label: progress and progress(done, total, label))
+    else:
+        raise ConfigError(f"engine: must be local or ray, got {engine!r}")
+    return write_summary(spec, out)
+
+
+def _run_ray(work, out: Path, address: str | None, note) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "ray-address: Ray is not installed; pip install 'mollify[ray]' (or use the local engine)"
+        ) from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address is None:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    try:
+        # One CPU-hungry cell per worker; JAX inside each worker uses the worker's cores.
+        remote = ray.remote(num_cpus=1)(run_cell)
+        refs = {remote.remote(cell, str(out.resolve()), seeds): cell for cell, seeds in work}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            cell = refs.pop(ready[0])
+            ray.get(ready[0])
+            note(cell.label())
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _write_spec(spec: SweepSpec, out: Path) -> None:
+    from mollify.io import atomic_write_text
+
+    atomic_write_text(out / "sweep.json", json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
+
+
+def collect_rows(spec: SweepSpec, out: Path) -> list[dict]:
+    rows = []
+    for cell in spec.cells():
+        for s in spec.seeds:
+            path = seed_dir(out, cell, s) / "row.json"
+            if path.exists():
+                rows.append(json.loads(path.read_text()))
+    return rows
+
+
+def write_summary(spec: SweepSpec, out: Path) -> Path:
+    from mollify import stats
+    from mollify.io import atomic_write, atomic_write_text
+
+    rows = collect_rows(spec, out)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(SUMMARY_FIELDS))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: row[k] for k in SUMMARY_FIELDS})
+
+    path = atomic_write(out / "summary.csv", write)
+    atomic_write_text(out / "stats.json", json.dumps(stats.analyse(rows), indent=2) + "\n")
+    return path
+
+
+def read_summary(path: str | Path) -> list[dict]:
+    with Path(path).open() as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for k in ("sigma", "final_deterministic", "final_stochastic", "auc_deterministic",
+                  "wall_time"):  # fmt: skip
+            row[k] = float(row[k])
+        for k in ("seed", "env_steps"):
+            row[k] = int(float(row[k]))
+    return rows
+
+
+def timed(fn: Callable, *args, **kwargs):
+    start = time.perf_counter()
+    return fn(*args, **kwargs), time.perf_counter() - start
+
+
+def group(rows: Iterable[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
+    out: dict[tuple, list[dict]] = {}
+    for row in rows:
+        out.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return out
