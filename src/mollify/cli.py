@@ -30,6 +30,16 @@ class UsageFailure(Exception):
     """Raised for bad input; `main` prints it as one line and exits with code 2."""
 
 
+COMMAND_LINE: str | None = None  # set by `reproduce` for the commands it runs in-process
+
+
+def command_line() -> str:
+    """The command that regenerates an output; recorded in its JSON for the report."""
+    import shlex
+
+    return COMMAND_LINE or "mollify " + shlex.join(sys.argv[1:])
+
+
 def fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
@@ -278,6 +288,7 @@ def landscape(
     figures.landscape(ds, out / "landscape.png", holder)
     summary = {
         "task": t.name,
+        "command": command_line(),
         "mode": mode,
         "seconds": seconds,
         "grid_holder_alpha": holder,
@@ -354,7 +365,7 @@ def theory_heat(
             )
     except _input_errors() as exc:
         fail(str(exc))
-    summary = {"task": t.name, **report.summary()}
+    summary = {"task": t.name, "command": command_line(), **report.summary()}
     console.print(
         f"[bold]{t.name}[/]: heat equation along action {action_index}, "
         f"t = σ² in [{report.t[0]:.3g}, {report.t[-1]:.3g}]"
@@ -408,7 +419,7 @@ def theory_backward(
         result, summary = theory.backward_experiment(profile, sigma=sigma, delta=delta, seed=seed)
     except _input_errors() as exc:
         fail(str(exc))
-    summary = {"task": t.name, **summary}
+    summary = {"task": t.name, "command": command_line(), **summary}
     console.print(
         f"[bold]{t.name}[/]: backward heat from T = {summary['T']:.4g}, δ = {delta:.1e} × RMS(Q) "
         f"= {summary['delta_abs']:.3g}"
@@ -482,7 +493,7 @@ def theory_uncertainty(
             )
     except _input_errors() as exc:
         fail(str(exc))
-    summary = {"task": t.name, "policy": policy, **report.summary()}
+    summary = {"task": t.name, "policy": policy, "command": command_line(), **report.summary()}
     console.print(
         f"[bold]{t.name}[/]: J(θ*) = {report.j_star:.3f}, background {report.j_background:.3f}; "
         f"width w = {report.width:.3g} (quartiles {summary['width_quartiles'][0]:.3g}–"
@@ -527,6 +538,9 @@ def roughness(
     ] = None,
     seed: SeedOpt = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Also write roughness.json here.")
+    ] = (None),
 ) -> None:
     """Hölder exponent α of J_σ at θ per σ, and the closed loop's Lyapunov exponent λ with the
     Hölder exponent −log γ / λ it predicts."""
@@ -546,7 +560,8 @@ def roughness(
     theta = np.asarray(theta, np.float64)
     scale = float(np.linalg.norm(theta))
     radii = np.geomspace(1e-4, 1e-1, 10) * scale
-    out = {"task": t.name, "policy": policy, "radii": radii.tolist(), "holder": {}}
+    out = {"task": t.name, "policy": policy, "command": command_line(), "radii": radii.tolist()}
+    out["holder"] = {}
     bar, update = _progress(f"roughness {t.name}")
     with bar:
         for i, s in enumerate(values):
@@ -572,6 +587,8 @@ def roughness(
     if math.isfinite(lam):
         pred = rough.predicted_holder_exponent(lam, t.gamma)
         out["predicted_holder"], out["predicted_nontrivial"] = pred.alpha, pred.nontrivial
+    if out_dir is not None:
+        _write_json(out_dir / "roughness.json", out)
     if json_out:
         typer.echo(json.dumps(out, default=_jsonable))
         return
@@ -725,7 +742,12 @@ def sweep(
     bar, update = _progress(f"sweep ({engine})")
     with bar:
         summary = sweep_lib.run_sweep(
-            spec, out, engine=engine, ray_address=ray_address, progress=lambda d, t, _: update(d, t)
+            spec,
+            out,
+            engine=engine,
+            ray_address=ray_address,
+            progress=lambda d, t, _: update(d, t),
+            command=command_line(),
         )
     _print_stats(json.loads((out / "stats.json").read_text()))
     console.print(f"Wrote {summary} and {out / 'stats.json'}")
@@ -751,6 +773,37 @@ def _print_stats(stats: dict) -> None:
                 f"  best σ = {curve['best_sigma']:g}; not distinguishable from it: {tied}; "
                 f"inverted U: {'yes' if curve['inverted_u'] else 'no'}"
             )
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A directory of mollify results.")],
+) -> None:
+    """One self-contained report.html (figures embedded) and report.md from DIR's results."""
+    from mollify import report as report_lib
+
+    try:
+        html_path, md_path = report_lib.build(directory)
+    except (*_input_errors(), OSError) as exc:
+        fail(str(exc))
+    console.print(f"Wrote {html_path} and {md_path}")
+
+
+@app.command()
+def reproduce(
+    out: Annotated[Path, typer.Option(help="Study directory (created; sweeps resume).")] = Path(
+        "runs/reproduce"
+    ),
+    quick: Annotated[bool, typer.Option(help="Scaled-down study (under 3 minutes on 2 cores).")] = (
+        False
+    ),
+) -> None:
+    """The whole study: landscapes, theory checks, σ sweeps, kernels, then the report."""
+    from mollify.reproduce import run_study
+
+    html_path = run_study(out, quick, lambda msg: console.print(f"[bold cyan]{msg}[/]"))
+    seconds = float((out / "wall_time.txt").read_text())
+    console.print(f"Study finished in {seconds:.0f} s. Report: {html_path.resolve()}")
 
 
 def main() -> None:  # pragma: no cover - thin wrapper for `python -m mollify`

@@ -235,12 +235,13 @@ def run_sweep(
     engine: str = "local",
     ray_address: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    command: str | None = None,
 ) -> Path:
     """Run what is not finished yet, then write summary.csv and stats.json. Returns summary.csv."""
     spec.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_spec(spec, out)
+    _write_spec(spec, out, command)
     work = pending(spec, out)
     total = len(spec.cells())
     done = total - len(work)
@@ -286,10 +287,11 @@ def _run_ray(work, out: Path, address: str | None, note) -> None:
             ray.shutdown()
 
 
-def _write_spec(spec: SweepSpec, out: Path) -> None:
+def _write_spec(spec: SweepSpec, out: Path, command: str | None) -> None:
     from mollify.io import atomic_write_text
 
-    atomic_write_text(out / "sweep.json", json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
+    data = dataclasses.asdict(spec) | {"command": command}
+    atomic_write_text(out / "sweep.json", json.dumps(data, indent=2) + "\n")
 
 
 def collect_rows(spec: SweepSpec, out: Path) -> list[dict]:
