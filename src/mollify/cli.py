@@ -34,10 +34,37 @@ COMMAND_LINE: str | None = None  # set by `reproduce` for the commands it runs i
 
 
 def command_line() -> str:
-    """The command that regenerates an output; recorded in its JSON for the report."""
+    """The command that regenerates an output, every option spelled out; recorded in its JSON
+    for the report."""
+    import importlib
     import shlex
 
-    return COMMAND_LINE or "mollify " + shlex.join(sys.argv[1:])
+    if COMMAND_LINE:
+        return COMMAND_LINE
+    # Typer runs on click or on its vendored copy; ask whichever its Context comes from.
+    click_pkg = typer.Context.__mro__[1].__module__.rsplit(".", 1)[0]
+    ctx = importlib.import_module(f"{click_pkg}.globals").get_current_context(silent=True)
+    if ctx is None:
+        return "mollify " + shlex.join(sys.argv[1:])
+    names, c = [], ctx
+    while c.parent is not None:
+        names.append(c.info_name)
+        c = c.parent
+    parts = ["mollify", *reversed(names)]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None:
+            continue
+        if param.param_type_name == "argument":
+            parts.append(str(value))
+            continue
+        flag = max(param.opts, key=len)
+        if getattr(param, "is_flag", False):
+            if value:
+                parts.append(flag)
+            continue
+        parts += [flag, str(value)]
+    return shlex.join(parts)
 
 
 def fail(message: str) -> None:

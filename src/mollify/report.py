@@ -205,7 +205,7 @@ def _sweep_sections(root: Path, assets: Path, numbers: list[Number]) -> list[Sec
         rows = sweep_lib.read_summary(summary)
         stats = _load_json(folder / "stats.json")
         spec = _load_json(folder / "sweep.json") if (folder / "sweep.json").exists() else {}
-        cmd = spec.get("command", f"mollify sweep --out {folder}")
+        cmd = spec.get("command") or f"mollify sweep --out {folder} (sweep.json holds the grid)"
         tag = folder.relative_to(root).as_posix().replace("/", "_") or "sweep"
         for task in sorted({r["task"] for r in rows}):
             entries = {k: v for k, v in stats.items() if v["task"] == task}

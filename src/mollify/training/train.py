@@ -219,9 +219,11 @@ def make_train(config: TrainConfig):
 
 
 def train_seeds(config: TrainConfig, seeds: list[int]) -> list[RunResult]:
-    """One RunResult per seed. Pure-JAX tasks train every seed in one program
-    (`vmap(make_train)`, keys `PRNGKey(seed)`), so per-update wall time is not observable: rows
-    carry NaN there and the run's total goes in `seconds`; other tasks run `run()` per seed."""
+    """One RunResult per seed. Pure-JAX tasks compile `train(key)` once and run it per seed (key
+    `PRNGKey(seed)`), not vmapped: a seed's numbers then do not depend on which other seeds share
+    the call, so a resumed sweep or another engine reproduces them bit for bit. Per-update wall
+    time is not observable inside the program: rows carry NaN except the last (the run's total).
+    Other tasks run `run()` per seed."""
     task = config.make_task()
     config = resolve(config, task)
     if not isinstance(task, JaxTask):
@@ -232,19 +234,18 @@ def train_seeds(config: TrainConfig, seeds: list[int]) -> list[RunResult]:
     def train(key):
         return jax.lax.scan(step, algo.init(key), jnp.arange(algo.n_updates))
 
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    start = time.perf_counter()
-    states, metrics = jax.jit(jax.vmap(train))(keys)
-    metrics = jax.device_get(metrics)
-    seconds = time.perf_counter() - start
+    compiled = jax.jit(train).lower(jax.random.PRNGKey(0)).compile()
     results = []
-    for k, s in enumerate(seeds):
+    for s in seeds:
+        start = time.perf_counter()
+        state, metrics = compiled(jax.random.PRNGKey(s))
+        metrics = jax.device_get(metrics)
+        seconds = time.perf_counter() - start
         rows = [
-            {name: float(v[k, j]) for name, v in metrics.items()} | {"wall_time": math.nan}
+            {name: float(v[j]) for name, v in metrics.items()} | {"wall_time": math.nan}
             for j in range(algo.n_updates)
         ]
         rows[-1]["wall_time"] = seconds
-        state = jax.tree.map(lambda x, k=k: x[k], states)
         theta = np.asarray(algo.theta(state), np.float32)
         steps = algo.n_updates * algo.steps_per_update
         results.append(
