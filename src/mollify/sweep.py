@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -332,11 +331,6 @@ def read_summary(path: str | Path) -> list[dict]:
         for k in ("seed", "env_steps"):
             row[k] = int(float(row[k]))
     return rows
-
-
-def timed(fn: Callable, *args, **kwargs):
-    start = time.perf_counter()
-    return fn(*args, **kwargs), time.perf_counter() - start
 
 
 def group(rows: Iterable[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
