@@ -23,9 +23,9 @@ STUDIES = {
         "seeds": "3",
         "steps": {
             "pendulum": 300_000,
-            "double_pendulum": 500_000,
-            "planar_quadrotor": 500_000,
-            "hopper_stand": 60_000,
+            "double_pendulum": 400_000,
+            "planar_quadrotor": 300_000,
+            "hopper_stand": 50_000,
         },
         "kernel_sigmas": "0.03,0.1,0.3",
         "kernel_steps": "300000",
