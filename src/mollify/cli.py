@@ -480,7 +480,7 @@ def theory_uncertainty(
     directions: Annotated[int, typer.Option(help="Random directions for the width.")] = 16,
     max_radius: Annotated[float, typer.Option(help="Largest radius (filter-normalised).")] = 2.0,
     param_sigmas: Annotated[str, typer.Option(help="σ for J̃_σ (filter-normalised).")] = (
-        "0.01,0.03,0.1,0.3,1"
+        "0.01,0.03,0.1,0.3,1,3"
     ),
     action_sigmas: Annotated[str, typer.Option(help="σ for J_σ (relative).")] = "0.03,0.1,0.3,1,3",
     samples: Annotated[int, typer.Option(help="Noise samples per σ.")] = 32,

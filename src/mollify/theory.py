@@ -342,7 +342,7 @@ def uncertainty_experiment(
     n_directions: int = 16,
     max_radius: float = 2.0,
     n_radii: int = 41,
-    param_sigmas=(0.01, 0.03, 0.1, 0.3, 1.0),
+    param_sigmas=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
     action_sigmas=(0.03, 0.1, 0.3, 1.0, 3.0),
     samples: int = 32,
     episodes: int = 16,
