@@ -39,7 +39,7 @@ STUDIES = {
         "sweep_sigmas": "0.03,0.3,3",
         "seeds": "2",
         "steps": {"pendulum": 40_000},
-        "kernel_sigmas": "0.1",
+        "kernel_sigmas": "0.03,0.3",
         "kernel_steps": "40000",
         "uncertainty": [
             "--directions",
