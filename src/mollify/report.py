@@ -9,7 +9,6 @@ closing table carries the command that regenerates it (recorded by the command i
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import math
@@ -313,9 +312,3 @@ def _markdown(root: Path, sections: list[Section], numbers: list[Number]) -> str
     lines += ["| quantity | value | command |", "|---|---|---|"]
     lines += [f"| {n.name} | {n.value} | `{n.command}` |" for n in numbers]
     return "\n".join(lines) + "\n"
-
-
-def read_metrics(path: Path) -> dict[str, np.ndarray]:
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]} if rows else {}

@@ -405,8 +405,8 @@ def uncertainty_experiment(
         action_sigmas=action_sigmas,
         j_action=j_action,
         j_action_se=np.asarray(j_action_se),
-        erasure_param=_erasure(param_sigmas, j_param, threshold, j_star > j_bg),
-        erasure_action=_erasure(action_sigmas, j_action, threshold, j_star > j_bg),
+        erasure_param=_first_crossing(param_sigmas, j_param, threshold, j_star > j_bg),
+        erasure_action=_first_crossing(action_sigmas, j_action, threshold, j_star > j_bg),
         heisenberg=[
             dict(
                 zip(
@@ -433,7 +433,3 @@ def _first_crossing(x, y, threshold, above: bool) -> float:
         return 0.0
     x0, x1, y0, y1 = x[k - 1], x[k], y[k - 1], y[k]
     return float(x0 + (threshold - y0) * (x1 - x0) / (y1 - y0)) if y1 != y0 else float(x1)
-
-
-def _erasure(sigmas, values, threshold, above: bool) -> float:
-    return _first_crossing(sigmas, values, threshold, above)
