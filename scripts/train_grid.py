@@ -4,7 +4,9 @@
         --seeds 3 [--steps N] --out grid.json
 
 Pure-JAX tasks train all seeds of one σ as one program (`jax.vmap(make_train(config))`), compiled
-ahead of time so the rate excludes compilation; the hopper runs `training.run` per seed.
+ahead of time so the rate excludes compilation; the hopper runs `training.run` per seed. The vmapped
+program hung on planar_quadrotor at 1 M steps (README, "Known problem"); `mollify sweep` runs seeds
+one at a time and is the tool for that case.
 """
 
 from __future__ import annotations
