@@ -397,6 +397,11 @@ def theory_heat(
         f"[bold]{t.name}[/]: heat equation along action {action_index}, "
         f"t = σ² in [{report.t[0]:.3g}, {report.t[-1]:.3g}]"
     )
+    if report.max_abs_u_t == 0:
+        console.print(
+            "  [yellow]Q(s, ·) is the same for every action at this state (for example a hopper "
+            "lying down earns no reward whatever it does): nothing to diffuse; try another --seed.[/]"
+        )
     console.print(f"  max |u_t − ½u_μμ| = {report.max_abs_residual:.4g}")
     console.print(f"  max |u_t|          = {report.max_abs_u_t:.4g}")
     console.print(f"  ratio              = {summary['residual_over_u_t']:.3g}")
