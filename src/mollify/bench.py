@@ -120,6 +120,100 @@ def hopper_rollouts(n_envs: int, horizon: int) -> dict:
     }
 
 
+def _gym_pendulum_return(act, episodes: int = 16) -> float:
+    """Mean undiscounted return on Gymnasium `Pendulum-v1`, seeds 0..episodes-1, deterministic
+    actions from `act(obs) -> action`: one protocol for both trainers."""
+    import gymnasium as gym
+
+    env = gym.make("Pendulum-v1")
+    total = 0.0
+    for e in range(episodes):
+        obs, _ = env.reset(seed=e)
+        done = False
+        while not done:
+            obs, r, terminated, truncated, _ = env.step(act(obs))
+            total += float(r)
+            done = terminated or truncated
+    env.close()
+    return total / episodes
+
+
+# SB3 PPO on Pendulum-v1 as published in rl-baselines3-zoo (hyperparams/ppo.yml).
+SB3_PENDULUM_PPO = {
+    "n_envs": 4,
+    "n_steps": 1024,
+    "gae_lambda": 0.95,
+    "gamma": 0.9,
+    "n_epochs": 10,
+    "ent_coef": 0.0,
+    "learning_rate": 1e-3,
+    "clip_range": 0.2,
+    "use_sde": True,
+    "sde_sample_freq": 4,
+}
+
+
+def ppo_training(steps: int, seeds: int) -> dict:
+    """mollify PPO (pendulum, the pure-JAX twin of Pendulum-v1; learned σ; defaults of
+    `training.config`) against Stable-Baselines3 PPO on Gymnasium `Pendulum-v1` (rl-zoo
+    hyperparameters), equal env steps and seeds; both final policies scored on Pendulum-v1 itself."""
+    from mollify.training import default_config
+    from mollify.training.common import make_networks
+    from mollify.training.train import train_seeds
+
+    config = default_config("pendulum", "ppo", sigma_mode="learned", total_steps=steps)
+    results = train_seeds(config, list(range(seeds)))
+    actor = make_networks(tasks.make("pendulum"), config).actor
+    apply = jax.jit(actor.apply)
+    mollify_returns = [
+        _gym_pendulum_return(lambda o, th=r.theta: np.asarray(apply(th, o.astype(np.float32))))
+        for r in results
+    ]
+    mollify_steps = sum(r.env_steps for r in results)
+    out = {
+        "work": f"PPO, {steps:,} env steps x {seeds} seeds, pendulum / Pendulum-v1",
+        "mollify_config": "training.default_config('pendulum', 'ppo', sigma_mode='learned')",
+        "mollify_env_steps_per_s": mollify_steps / sum(r.seconds for r in results),
+        "mollify_final_return": float(np.mean(mollify_returns)),
+        "mollify_final_returns": mollify_returns,
+        "competitor": "stable-baselines3 PPO, rl-zoo hyperparameters",
+        "competitor_config": SB3_PENDULUM_PPO,
+        "note": "rates exclude JIT compilation; final returns: 16 deterministic Pendulum-v1 episodes",
+    }
+    try:
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.env_util import make_vec_env
+    except ImportError as exc:
+        return out | {
+            "competitor": f"skipped: {exc} (install the 'bench' extra)",
+            "competitor_env_steps_per_s": None,
+            "competitor_final_return": None,
+            "ratio": None,
+        }
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    kwargs = {k: v for k, v in SB3_PENDULUM_PPO.items() if k != "n_envs"}
+    sb3_returns, sb3_seconds = [], 0.0
+    for seed in range(seeds):
+        env = make_vec_env("Pendulum-v1", n_envs=SB3_PENDULUM_PPO["n_envs"], seed=seed)
+        model = PPO("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **kwargs)
+        start = time.perf_counter()
+        model.learn(total_timesteps=steps)
+        sb3_seconds += time.perf_counter() - start
+        sb3_returns.append(
+            _gym_pendulum_return(lambda o, m=model: m.predict(o, deterministic=True)[0])
+        )
+        env.close()
+    sb3_rate = steps * seeds / sb3_seconds
+    return out | {
+        "competitor_env_steps_per_s": sb3_rate,
+        "competitor_final_return": float(np.mean(sb3_returns)),
+        "competitor_final_returns": sb3_returns,
+        "ratio": out["mollify_env_steps_per_s"] / sb3_rate,
+    }
+
+
 def run_bench(quick: bool = False) -> dict:
     n = 1024 if quick else 4096
     return {
@@ -132,4 +226,5 @@ def run_bench(quick: bool = False) -> dict:
         "quick": quick,
         "landscape_evaluation": landscape_evaluation(n),
         "hopper": hopper_rollouts(256 if quick else 1024, 100 if quick else 200),
+        "training": ppo_training(100_000 if quick else 1_000_000, 3),
     }

@@ -1,0 +1,52 @@
+"""`mollify bench --quick` runs and emits one well-formed JSON object with every field.
+
+Never a timing assertion: speed is a ratio measured by `mollify bench`, not a unit test."""
+
+import json
+
+from typer.testing import CliRunner
+
+from mollify.cli import app
+
+FIELDS = {
+    "landscape_evaluation": {
+        "work",
+        "mollify_env_steps_per_s",
+        "competitor",
+        "competitor_env_steps_per_s",
+        "ratio",
+        "mollify_double_pendulum_env_steps_per_s",
+        "mollify_planar_quadrotor_env_steps_per_s",
+    },
+    "hopper": {
+        "work",
+        "mollify_closed_loop_env_steps_per_s",
+        "mujoco_rollout_open_loop_env_steps_per_s",
+        "ratio",
+    },
+    "training": {
+        "work",
+        "mollify_env_steps_per_s",
+        "mollify_final_return",
+        "competitor",
+        "competitor_env_steps_per_s",
+        "competitor_final_return",
+        "ratio",
+    },
+}
+
+
+def test_bench_quick_emits_every_field(tmp_path):
+    path = tmp_path / "bench.json"
+    res = CliRunner().invoke(app, ["bench", "--quick", "--json", str(path)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(path.read_text())
+    assert out["quick"] is True and out["machine"]["cpu_count"] >= 1
+    for section, fields in FIELDS.items():
+        assert fields <= set(out[section]), (section, fields - set(out[section]))
+        rate = out[section].get("mollify_env_steps_per_s") or out[section].get(
+            "mollify_closed_loop_env_steps_per_s"
+        )
+        assert rate > 0
+        ratio = out[section]["ratio"]
+        assert ratio is None or ratio > 0  # None: the competitor is not installed (bench extra)
