@@ -23,6 +23,8 @@ FIELDS = {
         "mollify_closed_loop_env_steps_per_s",
         "mujoco_rollout_open_loop_env_steps_per_s",
         "ratio",
+        "one_env_loop_env_steps_per_s",
+        "ratio_vs_one_env_loop",
     },
     "training": {
         "work",
@@ -32,6 +34,11 @@ FIELDS = {
         "competitor_env_steps_per_s",
         "competitor_final_return",
         "ratio",
+    },
+    "memory_and_end_to_end": {
+        "landscape_seconds",
+        "landscape_peak_rss_bytes",
+        "reproduce_quick_seconds",
     },
 }
 
@@ -44,6 +51,9 @@ def test_bench_quick_emits_every_field(tmp_path):
     assert out["quick"] is True and out["machine"]["cpu_count"] >= 1
     for section, fields in FIELDS.items():
         assert fields <= set(out[section]), (section, fields - set(out[section]))
+        if section == "memory_and_end_to_end":
+            assert out[section]["landscape_peak_rss_bytes"] > 0
+            continue
         rate = out[section].get("mollify_env_steps_per_s") or out[section].get(
             "mollify_closed_loop_env_steps_per_s"
         )

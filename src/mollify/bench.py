@@ -111,12 +111,74 @@ def hopper_rollouts(n_envs: int, horizon: int) -> dict:
     start = time.perf_counter()
     physics.pool.rollout(physics.model, physics.datas, states, controls)
     open_rate = n_envs * horizon / (time.perf_counter() - start)
+    one_env = _hopper_one_env_rate(physics, policy, thetas, states, horizon, min(n_envs, 16))
     return {
         "work": f"{n_envs} hopper_stand envs x {horizon} control steps, {physics.threads} threads",
         "mollify_closed_loop_env_steps_per_s": closed,
         "mujoco_rollout_open_loop_env_steps_per_s": open_rate,
         "ratio": closed / open_rate,
-        "note": "open loop replays the closed loop's own controls from the same initial states",
+        "one_env_loop_env_steps_per_s": one_env,
+        "ratio_vs_one_env_loop": closed / one_env,
+        "note": "open loop replays the closed loop's own controls from the same initial states; "
+        "the one-env loop steps one MjData with mj_step and a numpy MLP, env after env "
+        "(touch readings left out of its observation: a timing loop, not an evaluator)",
+    }
+
+
+def _hopper_one_env_rate(physics, policy, thetas, states, horizon: int, n_envs: int) -> float:
+    """What a user writes without batching: one env at a time, `mj_step` per physics step and a
+    numpy forward pass of that env's MLP per control step."""
+    import mujoco
+
+    model, data = physics.model, mujoco.MjData(physics.model)
+    start = time.perf_counter()
+    for i in range(n_envs):
+        layers = [(np.asarray(w), np.asarray(b)) for w, b in policy.layers(thetas[i])]
+        mujoco.mj_setState(model, data, states[i], physics.state_spec)
+        mujoco.mj_forward(model, data)
+        for _ in range(horizon):
+            obs = np.concatenate([data.qpos[1:], data.qvel, np.zeros(2)])
+            x = obs
+            for w, b in layers[:-1]:
+                x = np.tanh(x @ w + b)
+            data.ctrl[:] = np.tanh(x @ layers[-1][0] + layers[-1][1])
+            for _ in range(physics.n_substeps):
+                mujoco.mj_step(model, data)
+    return n_envs * horizon / (time.perf_counter() - start)
+
+
+def _child_run(args: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes) of `python -m mollify ARGS` in a fresh process."""
+    import resource
+    import subprocess
+    import sys
+
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mollify", *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"mollify {' '.join(args)} failed: {proc.stderr.strip()[-300:]}")
+    # ru_maxrss of children is the largest child so far (KiB on Linux): run this one first.
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def memory_and_end_to_end(quick: bool) -> dict:
+    import tempfile
+
+    grid = 51 if quick else 201
+    with tempfile.TemporaryDirectory() as tmp:
+        land_s, rss = _child_run(
+            ["landscape", "--task", "pendulum", "--grid", str(grid), "--samples", "32",
+             "--sigmas", "0,0.1,0.3,1", "--out", f"{tmp}/land"]
+        )  # fmt: skip
+        e2e_s, _ = _child_run(["reproduce", "--quick", "--out", f"{tmp}/study"])
+    return {
+        "landscape_work": f"{grid} x {grid} pendulum landscape, 32 noise samples, 4 sigmas",
+        "landscape_seconds": land_s,
+        "landscape_peak_rss_bytes": rss,
+        "landscape_peak_rss_goal_bytes": 2 * 1024**3,
+        "reproduce_quick_seconds": e2e_s,
+        "reproduce_quick_goal_seconds": 180,
     }
 
 
@@ -227,4 +289,5 @@ def run_bench(quick: bool = False) -> dict:
         "landscape_evaluation": landscape_evaluation(n),
         "hopper": hopper_rollouts(256 if quick else 1024, 100 if quick else 200),
         "training": ppo_training(100_000 if quick else 1_000_000, 3),
+        "memory_and_end_to_end": memory_and_end_to_end(quick),
     }
