@@ -13,6 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from mollify import noise as noise_lib
 from mollify.evaluation import episode_keys, make_episode_fn
@@ -215,6 +216,33 @@ def normalize_rewards(rn: RewardNorm, traj: Transition, gamma: float):
     m2 = rn.var * rn.count + b_var * b_count + delta**2 * rn.count * b_count / count
     rn = RewardNorm(ret_last, count, mean, m2 / count)
     return rn, traj._replace(reward=traj.reward / jnp.sqrt(rn.var + 1e-8))
+
+
+def minibatch_epochs(grad_fn, optimizer, params, opt_state, batch, config: TrainConfig, key, *args):
+    """`update_epochs` passes of Adam steps over `n_minibatches` shuffled minibatches of a flat
+    batch; `grad_fn(params, minibatch, *args) -> ((loss, diag), grads)`. Returns (params,
+    opt_state, diags stacked over epochs × minibatches, grad_norm included)."""
+    n = jax.tree.leaves(batch)[0].shape[0]
+
+    def epoch(carry, k):
+        perm = jax.random.permutation(k, n) if config.n_minibatches > 1 else jnp.arange(n)
+        shuffled = jax.tree.map(
+            lambda x: x[perm].reshape(config.n_minibatches, -1, *x.shape[1:]), batch
+        )
+
+        def minibatch(carry, mb):
+            params, opt_state = carry
+            (_, diag), grads = grad_fn(params, mb, *args)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            diag["grad_norm"] = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))
+            return (params, opt_state), diag
+
+        return jax.lax.scan(minibatch, carry, shuffled)
+
+    keys = jax.random.split(key, config.update_epochs)
+    (params, opt_state), diags = jax.lax.scan(epoch, (params, opt_state), keys)
+    return params, opt_state, diags
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,26 +79,9 @@ def make_update(nets: common.Networks, config: TrainConfig, optimizer, half):
         flat = Batch(traj.obs, traj.action, traj.log_prob, adv, ret, traj.value)
         n = traj.reward.size
         flat = jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), flat)
-
-        def epoch(carry, k):
-            params, opt_state = carry
-            perm = jax.random.permutation(k, n)
-            shuffled = jax.tree.map(
-                lambda x: x[perm].reshape(config.n_minibatches, -1, *x.shape[1:]), flat
-            )
-
-            def minibatch(carry, mb):
-                params, opt_state = carry
-                (_, diag), grads = grad_fn(params, mb, nets, config, half, progress)
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                params = optax.apply_updates(params, updates)
-                diag["grad_norm"] = optax.tree.norm(grads)
-                return (params, opt_state), diag
-
-            return jax.lax.scan(minibatch, (params, opt_state), shuffled)
-
-        keys = jax.random.split(key, config.update_epochs)
-        (params, opt_state), diags = jax.lax.scan(epoch, (params, opt_state), keys)
+        params, opt_state, diags = common.minibatch_epochs(
+            grad_fn, optimizer, params, opt_state, flat, config, key, nets, config, half, progress
+        )
         metrics = {
             k: v.mean()
             for k, v in diags.items()

@@ -102,27 +102,9 @@ def make_update(nets: common.Networks, config: TrainConfig, optimizer, half):
 
     def update(params, opt_state, traj, last_value, progress, key):
         batch = make_batch(traj, last_value, config.gamma)
-        n = batch.obs.shape[0]
-
-        def epoch(carry, k):
-            params, opt_state = carry
-            perm = jax.random.permutation(k, n) if config.n_minibatches > 1 else jnp.arange(n)
-            shuffled = jax.tree.map(
-                lambda x: x[perm].reshape(config.n_minibatches, -1, *x.shape[1:]), batch
-            )
-
-            def minibatch(carry, mb):
-                params, opt_state = carry
-                (_, diag), grads = grad_fn(params, mb, nets, config, half, progress)
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                params = optax.apply_updates(params, updates)
-                diag["grad_norm"] = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))
-                return (params, opt_state), diag
-
-            return jax.lax.scan(minibatch, (params, opt_state), shuffled)
-
-        keys = jax.random.split(key, config.update_epochs)
-        (params, opt_state), diags = jax.lax.scan(epoch, (params, opt_state), keys)
+        params, opt_state, diags = common.minibatch_epochs(
+            grad_fn, optimizer, params, opt_state, batch, config, key, nets, config, half, progress
+        )
         metrics = {k: v.mean() for k, v in diags.items()}
 
         # How far the step(s) moved the policy: KL(old ‖ new) on the batch (k3 estimator).
