@@ -22,10 +22,9 @@ class NoiseError(ValueError):
 
 def check_kernel(kernel: str) -> str:
     if kernel not in KERNELS:
-        import difflib
+        from mollify.names import did_you_mean
 
-        near = difflib.get_close_matches(str(kernel), KERNELS, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = did_you_mean(kernel, KERNELS)
         raise NoiseError(
             f"kernel: unknown kernel {kernel!r}{hint}; choose from {', '.join(KERNELS)}"
         )

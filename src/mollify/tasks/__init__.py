@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import numpy as np
 
+from mollify.names import did_you_mean
 from mollify.tasks import double_pendulum, pendulum, planar_quadrotor
 from mollify.tasks.base import JaxTask, Task, TaskError, replace_params
 from mollify.tasks.gymnasium_adapter import GymnasiumTask, from_gymnasium
@@ -137,8 +137,7 @@ def make(name: str, **params) -> Task:
     if name.startswith("gym:"):
         return from_gymnasium(name[4:], **params)
     if name not in _BUILDERS:
-        near = difflib.get_close_matches(name, names(), n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = did_you_mean(name, names())
         raise TaskError(f"task: unknown task {name!r}{hint}; known: {', '.join(names())}")
     if name == "double_pendulum" and params.get("actuated", "both") not in double_pendulum.ACTUATED:
         raise TaskError(

@@ -114,12 +114,12 @@ def wrap_angle(x: jax.Array) -> jax.Array:
 def replace_params(params: Any, overrides: dict[str, Any], task_name: str) -> Any:
     """Apply `make(name, **params)` keyword overrides to a frozen params dataclass, naming bad keys."""
     import dataclasses
-    import difflib
+
+    from mollify.names import did_you_mean
 
     known = {f.name for f in dataclasses.fields(params)}
     for key in overrides:
         if key not in known:
-            near = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            hint = did_you_mean(key, known)
             raise TaskError(f"unknown parameter {key!r} for task {task_name!r}{hint}")
     return dataclasses.replace(params, **overrides)

@@ -153,11 +153,9 @@ def default_config(task: str, algo: str = "ppo", **overrides) -> TrainConfig:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in overrides:
         if key not in known:
-            import difflib
+            from mollify.names import did_you_mean
 
-            near = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ConfigError(f"{key}: unknown training option{hint}")
+            raise ConfigError(f"{key}: unknown training option{did_you_mean(key, known)}")
     return TrainConfig(**(base | {"task": task, "algo": algo} | overrides))
 
 
