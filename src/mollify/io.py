@@ -25,3 +25,38 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+class OutputDirError(ValueError):
+    """An output directory that cannot be used as asked (exists, or is not writable)."""
+
+
+def prepare_output_dir(
+    path: str | os.PathLike, *, resume: bool = False, force: bool = False, field: str = "out"
+) -> Path:
+    """Create `path` and prove it writable before any work starts.
+
+    An existing non-empty directory is refused unless the caller says what to do with it:
+    `resume` continues what is there (finished work is kept), `force` recomputes and overwrites
+    files of the same name (other files are left alone: we never delete a user's directory).
+    """
+    path = Path(path)
+    if resume and force:
+        raise OutputDirError(f"{field}: give either --resume or --force, not both")
+    if path.exists() and not path.is_dir():
+        raise OutputDirError(f"{field}: {str(path)!r} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not (resume or force):
+        raise OutputDirError(
+            f"{field}: {str(path)!r} already exists and is not empty; "
+            "pass --resume to continue it or --force to overwrite it"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputDirError(
+            f"{field}: cannot write to {str(path)!r} ({exc.strerror or exc})"
+        ) from None
+    return path
