@@ -160,35 +160,50 @@ def make_spec(**kw) -> SweepSpec:
 # ---------------------------------------------------------------------------------------------
 # One cell: train its seeds, write each seed's directory atomically
 # ---------------------------------------------------------------------------------------------
+TMP_PREFIX = ".tmp-"  # seed directories are written under this name, then renamed
+RAY_RETRIES = 3  # a cell whose Ray worker died is rerun up to this many times
+
+
 def seed_dir(out: Path, cell: Cell, seed: int) -> Path:
     return out / "runs" / cell.path / f"seed={seed}"
 
 
 def run_cell(cell: Cell, out: str, seeds: list[int]) -> list[dict]:
-    """Train `seeds` of one cell and write their directories; returns their summary rows.
-    Engine-independent: the Ray engine calls exactly this."""
+    """Train `seeds` of one cell, writing each seed's directory as soon as that seed finishes;
+    returns their summary rows. Engine-independent: the Ray engine calls exactly this."""
     from mollify.training.train import train_seeds, write_outputs
 
     out = Path(out)
-    config = cell.config()
-    results = train_seeds(config, seeds)
     rows = []
-    for res in results:
+
+    def save(res) -> None:
         final = seed_dir(out, cell, res.config.seed)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{TMP_PREFIX}{final.name}."))
         try:
             write_outputs(res, res.config.make_task(), tmp)
             row = summary_row(cell, res)
             (tmp / "row.json").write_text(json.dumps(row) + "\n")
-            if final.exists():  # a half-finished earlier attempt cannot exist (rename is atomic)
+            if final.exists():  # a retried Ray task redoing a seed: same seed, same numbers
                 shutil.rmtree(final)
-            os.rename(tmp, final)
+            os.rename(tmp, final)  # atomic: a seed directory is complete or absent
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         rows.append(row)
+
+    train_seeds(cell.config(), seeds, on_result=save)
     return rows
+
+
+def remove_leftovers(out: Path) -> list[Path]:
+    """Temp directories of seeds that were being written when a sweep was killed (SIGKILL gives
+    no chance to clean up). Only this sweep writes under `out`, so at its start they are garbage."""
+    runs = out / "runs"
+    found = sorted(runs.rglob(f"{TMP_PREFIX}*")) if runs.is_dir() else []
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return found
 
 
 def summary_row(cell: Cell, res) -> dict:
@@ -241,6 +256,7 @@ def run_sweep(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_spec(spec, out, command)
+    remove_leftovers(out)
     work = pending(spec, out)
     total = len(spec.cells())
     done = total - len(work)
@@ -256,6 +272,7 @@ def run_sweep(
         _run_ray(work, out, ray_address, lambda label: progress and progress(done, total, label))
     else:
         raise ConfigError(f"engine: must be local or ray, got {engine!r}")
+    remove_leftovers(out)  # a retried Ray worker may have died mid-write
     return write_summary(spec, out)
 
 
@@ -273,8 +290,10 @@ def _run_ray(work, out: Path, address: str | None, note) -> None:
         else:
             ray.init(address=address, log_to_driver=False)
     try:
-        # One CPU-hungry cell per worker; JAX inside each worker uses the worker's cores.
-        remote = ray.remote(num_cpus=1)(run_cell)
+        # One CPU-hungry cell per worker; JAX inside each worker uses the worker's cores. A worker
+        # that dies (killed, node lost) is retried: run_cell is idempotent (same seed, same numbers;
+        # seed directories renamed into place), so a retry can only redo work, never corrupt it.
+        remote = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(run_cell)
         refs = {remote.remote(cell, str(out.resolve()), seeds): cell for cell, seeds in work}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)

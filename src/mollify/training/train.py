@@ -218,16 +218,26 @@ def make_train(config: TrainConfig):
     return jax.jit(train)
 
 
-def train_seeds(config: TrainConfig, seeds: list[int]) -> list[RunResult]:
+def train_seeds(
+    config: TrainConfig,
+    seeds: list[int],
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
     """One RunResult per seed. Pure-JAX tasks compile `train(key)` once and run it per seed (key
     `PRNGKey(seed)`), not vmapped: a seed's numbers then do not depend on which other seeds share
     the call, so a resumed sweep or another engine reproduces them bit for bit. Per-update wall
     time is not observable inside the program: rows carry NaN except the last (the run's total).
-    Other tasks run `run()` per seed."""
+    Other tasks run `run()` per seed. `on_result(result)` is called as each seed finishes, so a
+    caller can save it before the next seed starts (a killed sweep then loses one seed, not all)."""
     task = config.make_task()
     config = resolve(config, task)
     if not isinstance(task, JaxTask):
-        return [run(dataclasses.replace(config, seed=s)) for s in seeds]
+        results = []
+        for s in seeds:
+            results.append(run(dataclasses.replace(config, seed=s)))
+            if on_result is not None:
+                on_result(results[-1])
+        return results
     algo = make_algorithm(config, task)
     step = _with_eval(algo, config, task)
 
@@ -251,6 +261,8 @@ def train_seeds(config: TrainConfig, seeds: list[int]) -> list[RunResult]:
         results.append(
             RunResult(dataclasses.replace(config, seed=s), rows, theta, seconds, steps, None)
         )
+        if on_result is not None:
+            on_result(results[-1])
     return results
 
 
