@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def load_policy(path: str | os.PathLike, task=None) -> tuple[Policy, np.ndarray]
     if not path.is_file():
         raise PolicyError(f"policy: file not found: {str(path)!r}")
     try:
+        if not zipfile.is_zipfile(path):  # random bytes, a truncated archive, another format
+            raise ValueError("not an .npz (zip) archive")
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files") or not {"theta", "meta"} <= set(data.files):
                 raise ValueError("not an .npz archive holding 'theta' and 'meta'")
@@ -157,8 +160,8 @@ def load_policy(path: str | os.PathLike, task=None) -> tuple[Policy, np.ndarray]
     except Exception as exc:  # any failure to parse means a corrupt or foreign file
         detail = " ".join(str(exc).split())
         raise PolicyError(
-            f"policy: {str(path)!r} is not a readable mollify policy file (corrupt or truncated?): "
-            f"{type(exc).__name__}: {detail}"
+            f"policy: cannot read {str(path)!r} as a mollify policy file (corrupt or truncated?): "
+            f"{detail}"
         ) from None
     if theta.shape != (policy.n_params,):
         raise PolicyError(

@@ -70,15 +70,18 @@ class SweepSpec:
                     f"algos: unknown algorithm {a!r}{did_you_mean(a, ALGOS)}; "
                     f"choose from {', '.join(ALGOS)}"
                 )
-        for k in self.kernels:
-            check_kernel(k)
+        try:
+            for k in self.kernels:
+                check_kernel(k)
+            checks.sigma_grid("sigmas", self.sigmas, allow_zero=False)
+        except ValueError as exc:  # one error type for a bad sweep
+            raise ConfigError(str(exc)) from None
         for m in self.sigma_modes:
             if m not in SIGMA_MODES:
                 raise ConfigError(
                     f"sigma-modes: unknown mode {m!r}{did_you_mean(m, SIGMA_MODES)}; "
                     f"choose from {', '.join(SIGMA_MODES)}"
                 )
-        checks.sigma_grid("sigmas", self.sigmas, allow_zero=False)
         for seed in self.seeds:
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
                 raise ConfigError(f"seeds: every seed must be an integer >= 0, got {seed!r}")
