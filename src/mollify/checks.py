@@ -86,5 +86,5 @@ def fits_in_memory(field: str, value, nbytes: float, what: str) -> None:
     if nbytes > limit:
         raise InputError(
             f"{field}: {value} needs {what} ≈ {human_bytes(nbytes)}, more than this machine's "
-            f"memory ({human_bytes(limit)}); use a smaller {field}"
+            f"memory ({human_bytes(limit)}); reduce {field}"
         )

@@ -300,7 +300,8 @@ def check_memory(task: Task, n_policies: int, episodes: int, field: str = "episo
         field,
         episodes,
         memory_estimate(task, n_policies, episodes),
-        f"{episodes} episodes × {n_policies} policies of returns, keys and noise/state arrays",
+        f"{episodes} episodes × {n_policies} parameter vectors of returns, keys and noise/state "
+        "arrays",
     )
 
 

@@ -57,7 +57,7 @@ def prepare_output_dir(
         os.unlink(probe)
     except OSError as exc:
         raise OutputDirError(
-            f"{field}: cannot write to {str(path)!r} ({exc.strerror or exc})"
+            f"{field}: cannot write to {str(path)!r} ({_why(path, exc)})"
         ) from None
     return path
 
@@ -74,6 +74,16 @@ def check_output_file(path: str | os.PathLike, field: str) -> Path:
         os.unlink(probe)
     except OSError as exc:
         raise OutputDirError(
-            f"{field}: cannot write to {str(path)!r} ({exc.strerror or exc})"
+            f"{field}: cannot write to {str(path)!r} ({_why(path, exc)})"
         ) from None
     return path
+
+
+def _why(path: Path, exc: OSError) -> str:
+    """The reason a folder cannot be made or written, naming a file that stands in its way."""
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{str(parent)!r} is a file, not a directory"
+            break
+    return exc.strerror or str(exc)
