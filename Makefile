@@ -20,7 +20,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mollify reproduce --quick --out runs/demo
+	$(BIN)/mollify reproduce --quick --out runs/demo --force
 	@echo "Report: $(CURDIR)/runs/demo/report.html (and report.md)"
 
 lint: $(DEV_STAMP)

@@ -111,7 +111,10 @@ def test_theory_commands_print_their_numbers(tmp_path):
     assert res.exit_code == 0, res.output
     heat = json.loads((tmp_path / "heat.json").read_text())
     assert heat["residual_over_u_t"] < 0.02
-    res = runner.invoke(app, ["theory", "backward", "--n-actions", "201", "--out", str(tmp_path)])
+    # heat's files are already there: a second command into the same directory needs --force
+    res = runner.invoke(
+        app, ["theory", "backward", "--n-actions", "201", "--out", str(tmp_path), "--force"]
+    )
     assert res.exit_code == 0, res.output
     back = json.loads((tmp_path / "backward.json").read_text())
     assert back["max_rel_error_valid"] < 1e-6

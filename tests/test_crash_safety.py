@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from mollify import sweep
 from mollify.cli import app
 
-RESUME: list[str] = []  # TODO(merge): ["--resume"]
+RESUME = ["--resume"]
 SWEEP = ["sweep", "--tasks", "pendulum", "--algos", "ppo", "--sigmas", "0.1,0.3", "--seeds", "2",
          "--steps", "8192"]  # fmt: skip
 

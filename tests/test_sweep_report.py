@@ -58,6 +58,25 @@ def test_rerun_skips_finished_seeds_and_redoes_missing_ones(tiny_sweep):
     assert sweep.pending(_tiny_spec(), tiny_sweep) == []
 
 
+def test_cli_resume_keeps_finished_seeds_and_force_redoes_them(tiny_sweep, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(tiny_sweep, out)
+    rows = (out / "summary.csv").read_text()
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(
+        '[sweep]\ntasks = ["pendulum"]\nsigmas = [0.03, 0.3]\nseeds = 2\nsteps = 8192\n'
+        "[options]\n" + "".join(f"{k} = {v!r}\n" for k, v in TINY.items())
+    )
+    res = runner.invoke(app, ["sweep", "--config", str(toml), "--out", str(out)])
+    assert res.exit_code == 2 and "--resume" in res.stderr  # an existing sweep is not rerun blindly
+    res = runner.invoke(app, ["sweep", "--config", str(toml), "--out", str(out), "--resume"])
+    assert res.exit_code == 0, res.output
+    assert (out / "summary.csv").read_text() == rows  # every seed was finished: nothing rerun
+    spec = sweep.load_spec(toml)
+    assert sweep.pending(spec, out) == []
+    assert sum(len(s) for _, s in sweep.pending(spec, out, force=True)) == 4  # --force: all
+
+
 def test_sweep_toml_and_bad_values(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(

@@ -68,7 +68,8 @@ def command_line() -> str:
 
 
 def fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    """Print `error: <message>` as one line on stderr and exit with code 2."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(code=2)
 
 
@@ -137,15 +138,17 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Deterministic (σ = 0) and stochastic (σ) mean return of one policy, with 95 % CIs."""
+    from mollify import checks
+    from mollify.evaluation import check_memory
     from mollify.evaluation import evaluate as run_eval
     from mollify.noise import check_kernel, check_sigma
 
     try:
-        if episodes < 1:
-            raise UsageFailure(f"episodes: must be >= 1, got {episodes}")
-        t = _load_task(task)
+        checks.count("episodes", episodes)
         check_kernel(kernel)
-        check_sigma(sigma, t.action_dim)
+        check_sigma(sigma, 1)
+        t = _load_task(task)
+        check_memory(t, 1, episodes)
         pol, theta = _load_policy(t, policy, seed)
     except _input_errors() as exc:
         fail(str(exc))
@@ -192,6 +195,13 @@ def bench(
     """Speed against what a user would use instead, measured side by side in this run."""
     from mollify.bench import run_bench
 
+    if json_path is not None:
+        from mollify.io import check_output_file
+
+        try:
+            check_output_file(json_path, "json")
+        except _input_errors() as exc:
+            fail(str(exc))
     result = run_bench(quick=quick)
     text = json.dumps(result, indent=2)
     if json_path is not None:
@@ -253,6 +263,36 @@ def _jsonable(o):
 
 
 TaskOpt = Annotated[str, typer.Option(help="Task name, or gym:ENV_ID.")]
+_ONE_GO = (
+    "this command computes its result in one go, so there is nothing partial to keep: "
+    "--resume is the same as --force"
+)
+ResumeOpt = Annotated[
+    bool,
+    typer.Option("--resume", help=f"Use an existing, non-empty output directory; {_ONE_GO}."),
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Recompute and overwrite files of the same name in an existing output directory "
+        "(other files are left alone).",
+    ),
+]
+
+
+def _prepare_out(out: Path | None, resume: bool, force: bool, field: str = "out") -> None:
+    """Refuse an output directory that exists (without --resume/--force) or cannot be written;
+    raises OutputDirError. Called last in a command's checks, so a refused input leaves nothing."""
+    from mollify.io import prepare_output_dir
+
+    if out is None:
+        if resume and force:
+            raise UsageFailure(f"{field}: give either --resume or --force, not both")
+        return
+    prepare_output_dir(out, resume=resume, force=force, field=field)
+
+
 PolicyOpt = Annotated[str, typer.Option(help="'init' (random MLP from --seed) or a .npz file.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of directions, policy init, resets and noise.")]
 
@@ -278,6 +318,8 @@ def landscape(
     episodes: Annotated[int, typer.Option(help="param mode: initial states per θ.")] = 8,
     normalization: Annotated[str, typer.Option(help="layer or filter.")] = "layer",
     seed: SeedOpt = 0,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """J on a random slice through θ0, raw and mollified per σ: netCDF, PNGs, spectra, Hölder α."""
     import time
@@ -300,6 +342,7 @@ def landscape(
         ).validate()
         t = _load_task(task)
         pol, theta = _load_policy(t, policy, seed)
+        _prepare_out(out, resume, force)
     except _input_errors() as exc:
         fail(str(exc))
     start = time.perf_counter()
@@ -369,15 +412,25 @@ def theory_heat(
     mc_samples: Annotated[int, typer.Option(help="Direct rollouts per Monte-Carlo check.")] = 2048,
     seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for heat.png and heat.json.")] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """u(μ, t) = E Q(s, μ + √t ε) solves u_t = ½u_μμ: residual against |u_t|, plot of u over (μ, t)."""
-    from mollify import figures, theory
+    from mollify import checks, figures, theory
 
     try:
-        if mc_samples < 2:
-            raise UsageFailure(f"mc-samples: need at least 2, got {mc_samples}")
+        smin = checks.positive("sigma-min", sigma_min)
+        smax = checks.positive("sigma-max", sigma_max)
+        if not smax > smin:
+            raise UsageFailure(f"sigma-max: must be > sigma-min ({smin:g}), got {smax:g}")
+        checks.count("n-actions", n_actions, minimum=16)
+        checks.count("mc-samples", mc_samples, minimum=2)
         t = _load_task(task)
+        _check_action_index(action_index, t)
+        _check_q_table_memory(t, n_actions, rows=201)  # heat_experiment's n_mu
+        _check_mc_memory(t, mc_samples)
         pol, theta = _load_policy(t, policy, seed)
+        _prepare_out(out, resume, force)
         with console.status(f"tabulating Q(s, a) of {t.name} by rollouts", spinner="dots"):
             report = theory.heat_experiment(
                 t,
@@ -433,17 +486,21 @@ def theory_backward(
     n_actions: Annotated[int, typer.Option(help="Action grid for Q(s, ·).")] = 801,
     seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for backward.png/.json.")] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Invert u(·, T) + δ back to Q(s, ·): per-frequency amplification against e^{Tξ²/2}."""
-    from mollify import figures, theory
+    from mollify import checks, figures, theory
 
     try:
-        if not (sigma > 0 and math.isfinite(sigma)):
-            raise UsageFailure(f"sigma: must be > 0, got {sigma}")
-        if not (delta > 0 and math.isfinite(delta)):
-            raise UsageFailure(f"delta: must be > 0, got {delta}")
+        checks.sigma_value("sigma", sigma, allow_zero=False)
+        checks.positive("delta", delta)
+        checks.count("n-actions", n_actions, minimum=16)
         t = _load_task(task)
+        _check_action_index(action_index, t)
+        _check_q_table_memory(t, n_actions, rows=0)
         pol, theta = _load_policy(t, policy, seed)
+        _prepare_out(out, resume, force)
         with console.status(f"tabulating Q(s, a) of {t.name} by rollouts", spinner="dots"):
             profile = theory.q_profile(
                 t, pol, theta, action_index=action_index, n_actions=n_actions, seed=seed
@@ -492,22 +549,38 @@ def theory_uncertainty(
     episodes: Annotated[int, typer.Option(help="Initial states per θ.")] = 16,
     seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for uncertainty.png/.json.")] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Width w of the good region around θ*, J_σ(θ*) and J̃_σ(θ*) against σ, erasure σ, Heisenberg."""
-    from mollify import figures, theory
+    from mollify import checks, figures, theory
+    from mollify.evaluation import check_memory
 
     try:
-        if directions < 2:
-            raise UsageFailure(f"directions: need at least 2, got {directions}")
-        if samples < 2:
-            raise UsageFailure(f"samples: need at least 2, got {samples}")
+        if not (0 < drop < 1):  # also refuses NaN
+            raise UsageFailure(f"drop: must be in (0, 1), got {drop:g}")
+        checks.count("directions", directions, minimum=2)
+        checks.count("samples", samples, minimum=2)
+        checks.count("episodes", episodes)
+        checks.positive("max-radius", max_radius)
+        ps = checks.sigma_grid(
+            "param-sigmas", _parse_floats(param_sigmas, "param-sigmas"), allow_zero=False
+        )
+        acs = checks.sigma_grid(
+            "action-sigmas", _parse_floats(action_sigmas, "action-sigmas"), allow_zero=False
+        )
         t = _load_task(task)
         pol, theta = _load_policy(t, policy, seed)
-        ps = _parse_floats(param_sigmas, "param-sigmas")
-        acs = _parse_floats(action_sigmas, "action-sigmas")
-        for name, values in (("param-sigmas", ps), ("action-sigmas", acs)):
-            if any(not (v > 0 and math.isfinite(v)) for v in values):
-                raise UsageFailure(f"{name}: every σ must be > 0")
+        n_radii = 41  # uncertainty_experiment's default
+        checks.fits_in_memory(
+            "directions",
+            directions,
+            8 * 2 * (directions * n_radii + directions) * pol.n_params,
+            f"{directions} × {n_radii} radii × {pol.n_params} parameters of float64 points",
+        )
+        check_memory(t, directions * n_radii, episodes)
+        check_memory(t, samples, episodes, field="samples")
+        _prepare_out(out, resume, force)
         with console.status("measuring", spinner="dots") as status:
             report = theory.uncertainty_experiment(
                 t,
@@ -573,25 +646,33 @@ def roughness(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Also write roughness.json here.")
     ] = (None),
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Hölder exponent α of J_σ at θ per σ, and the closed loop's Lyapunov exponent λ with the
     Hölder exponent −log γ / λ it predicts."""
+    from mollify import checks
     from mollify import roughness as rough
+    from mollify.evaluation import check_memory
     from mollify.evaluation import evaluate as run_eval
 
+    n_radii = 10
     try:
+        values = checks.sigma_grid("sigmas", _parse_floats(sigmas, "sigmas"), allow_zero=True)
+        checks.count("directions", directions, minimum=4)
+        checks.count("episodes", episodes)
+        if steps is not None:
+            checks.count("steps", steps)
         t = _load_task(task)
         pol, theta = _load_policy(t, policy, seed)
-        values = _parse_floats(sigmas, "sigmas")
-        if any(not (v >= 0 and math.isfinite(v)) for v in values):
-            raise UsageFailure("sigmas: every σ must be finite and >= 0")
-        if directions < 4:
-            raise UsageFailure(f"directions: need at least 4, got {directions}")
+        rough.check_holder_memory("directions", directions, n_radii, pol.n_params)
+        check_memory(t, directions * n_radii + 1, episodes)
+        _prepare_out(out_dir, resume, force)
     except _input_errors() as exc:
         fail(str(exc))
     theta = np.asarray(theta, np.float64)
     scale = float(np.linalg.norm(theta))
-    radii = np.geomspace(1e-4, 1e-1, 10) * scale
+    radii = np.geomspace(1e-4, 1e-1, n_radii) * scale
     out = {"task": t.name, "policy": policy, "command": command_line(), "radii": radii.tolist()}
     out["holder"] = {}
     bar, update = _progress(f"roughness {t.name}")
@@ -717,13 +798,44 @@ def train(
     console.print(f"Wrote config.json, metrics.csv, policy.npz, learning_curve.png to {out}")
 
 
+def _check_action_index(action_index: int, task) -> None:
+    if not (0 <= action_index < task.action_dim):
+        raise UsageFailure(
+            f"action-index: must be in [0, {task.action_dim}) for task {task.name!r}, "
+            f"got {action_index}"
+        )
+
+
+def _check_q_table_memory(task, n_actions: int, rows: int) -> None:
+    """Q(s, ·) on n_actions actions: the action batch and returns (float64), the rollouts' states,
+    and, for the heat table, `rows` μ values × n_actions Gaussian weights (three temporaries)."""
+    from mollify import checks
+
+    per_action = 8 * (task.action_dim + 2) + 4 * task.obs_dim + 8 * 3 * rows
+    checks.fits_in_memory(
+        "n-actions", n_actions, per_action * n_actions, f"{n_actions} actions of Q-table arrays"
+    )
+
+
+def _check_mc_memory(task, mc_samples: int) -> None:
+    from mollify import checks
+
+    per_sample = 8 * (task.action_dim + 2) + 4 * task.obs_dim
+    checks.fits_in_memory(
+        "mc-samples", mc_samples, per_sample * mc_samples, f"{mc_samples} rollouts' arrays"
+    )
+
+
 def _split(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
 
 
 @app.command()
 def sweep(
-    out: Annotated[Path, typer.Option(help="Sweep directory (created; rerun to resume).")],
+    out: Annotated[
+        Path,
+        typer.Option(help="Sweep directory (created; an existing one needs --resume/--force)."),
+    ],
     config: Annotated[Path | None, typer.Option(help="sweep.toml ([sweep] and [options]).")] = None,
     tasks: Annotated[str | None, typer.Option(help="Comma-separated task names.")] = None,
     algos: Annotated[
@@ -742,6 +854,22 @@ def sweep(
     ray_local: Annotated[bool, typer.Option(help="Start a local Ray instance for this sweep.")] = (
         False
     ),
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue a sweep in an existing OUT: seeds that finished (their row.json "
+            "exists) are kept, the rest are run.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Use an existing OUT but recompute every seed, replacing its directory "
+            "(other files are left alone).",
+        ),
+    ] = False,
 ) -> None:
     """Tasks × σ × seeds × algorithm × kernel × σ-mode; summary.csv and stats.json in OUT."""
     from mollify import sweep as sweep_lib
@@ -768,6 +896,7 @@ def sweep(
         spec = dataclasses.replace(spec, **kw).validate()
         if ray_address is not None and ray_local:
             raise UsageFailure("ray-address: give either --ray-address or --ray-local, not both")
+        _prepare_out(out, resume, force)
     except (*_input_errors(), ConfigError, TypeError) as exc:
         fail(str(exc))
     engine = "ray" if (ray_local or ray_address) else "local"
@@ -780,6 +909,7 @@ def sweep(
             ray_address=ray_address,
             progress=lambda d, t, _: update(d, t),
             command=command_line(),
+            force=force,
         )
     _print_stats(json.loads((out / "stats.json").read_text()))
     console.print(f"Wrote {summary} and {out / 'stats.json'}")
@@ -823,17 +953,40 @@ def report(
 
 @app.command()
 def reproduce(
-    out: Annotated[Path, typer.Option(help="Study directory (created; sweeps resume).")] = Path(
-        "runs/reproduce"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(help="Study directory (created; an existing one needs --resume/--force)."),
+    ] = Path("runs/reproduce"),
     quick: Annotated[bool, typer.Option(help="Scaled-down study (under 3 minutes on 2 cores).")] = (
         False
     ),
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue a study in an existing OUT: the sweeps keep their finished seeds; "
+            "landscapes and theory checks (one-go steps) are recomputed.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Use an existing OUT but recompute every step, sweeps included (other files are "
+            "left alone).",
+        ),
+    ] = False,
 ) -> None:
     """The whole study: landscapes, theory checks, σ sweeps, kernels, then the report."""
     from mollify.reproduce import run_study
 
-    html_path = run_study(out, quick, lambda msg: console.print(f"[bold cyan]{msg}[/]"))
+    try:
+        _prepare_out(out, resume, force)
+    except _input_errors() as exc:
+        fail(str(exc))
+    html_path = run_study(
+        out, quick, lambda msg: console.print(f"[bold cyan]{msg}[/]"), resume=resume
+    )
     seconds = float((out / "wall_time.txt").read_text())
     console.print(f"Study finished in {seconds:.0f} s. Report: {html_path.resolve()}")
 

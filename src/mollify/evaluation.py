@@ -281,6 +281,30 @@ def q_values(task: Task, policy: Policy, theta, actions, *, seed: int = 0) -> np
     return np.asarray(dret, np.float64)
 
 
+def memory_estimate(task: Task, n_policies: int, episodes: int) -> int:
+    """A lower bound on the bytes `evaluate` keeps: three float64 results per (policy, episode),
+    the episode keys, and either the native backends' noise table (episodes × horizon × action
+    dims, float64) or the JAX path's in-flight states of one policy's episodes (float32)."""
+    per_episode = 3 * 8 * n_policies + 8
+    if isinstance(task, JaxTask):
+        per_episode += 4 * (task.obs_dim + task.action_dim)
+    else:
+        per_episode += 8 * task.horizon * task.action_dim
+    return per_episode * episodes
+
+
+def check_memory(task: Task, n_policies: int, episodes: int, field: str = "episodes") -> None:
+    from mollify import checks
+
+    checks.fits_in_memory(
+        field,
+        episodes,
+        memory_estimate(task, n_policies, episodes),
+        f"{episodes} episodes × {n_policies} parameter vectors of returns, keys and noise/state "
+        "arrays",
+    )
+
+
 def evaluate(
     task: Task,
     policy: Policy,
@@ -308,6 +332,7 @@ def evaluate(
         raise ValueError("thetas: need at least one parameter vector")
     if not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes: must be a positive integer, got {episodes!r}")
+    check_memory(task, thetas.shape[0], int(episodes))
     start = time.perf_counter()
     if isinstance(task, JaxTask):
         dret, ret, steps, simulated = _evaluate_jax(

@@ -57,6 +57,33 @@ def prepare_output_dir(
         os.unlink(probe)
     except OSError as exc:
         raise OutputDirError(
-            f"{field}: cannot write to {str(path)!r} ({exc.strerror or exc})"
+            f"{field}: cannot write to {str(path)!r} ({_why(path, exc)})"
         ) from None
     return path
+
+
+def check_output_file(path: str | os.PathLike, field: str) -> Path:
+    """Prove, before any work, that a file can be written at `path` (its folder is created)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputDirError(f"{field}: {str(path)!r} is a directory, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputDirError(
+            f"{field}: cannot write to {str(path)!r} ({_why(path, exc)})"
+        ) from None
+    return path
+
+
+def _why(path: Path, exc: OSError) -> str:
+    """The reason a folder cannot be made or written, naming a file that stands in its way."""
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{str(parent)!r} is a file, not a directory"
+            break
+    return exc.strerror or str(exc)

@@ -55,36 +55,49 @@ class LandscapeConfig:
         object.__setattr__(self, "sigmas", tuple(float(s) for s in self.sigmas))
 
     def validate(self) -> LandscapeConfig:
-        """Raise ValueError naming the first bad field."""
+        """Raise ValueError (checks.InputError) naming the first bad field and its value."""
+        from mollify import checks
+        from mollify.names import did_you_mean
+
         if self.dims not in (1, 2):
-            raise ValueError(f"dims: must be 1 or 2, got {self.dims}")
-        if not (3 <= self.grid <= 4001):
-            raise ValueError(f"grid: must be between 3 and 4001 points per axis, got {self.grid}")
+            raise checks.InputError(f"dims: must be 1 or 2, got {self.dims}")
+        checks.count("grid", self.grid, minimum=3)
         if not (math.isfinite(self.extent) and self.extent > 0):
-            raise ValueError(f"extent: must be a positive number, got {self.extent}")
-        if not self.sigmas:
-            raise ValueError("sigmas: need at least one value")
-        if any(not math.isfinite(s) or s < 0 for s in self.sigmas):
-            raise ValueError(f"sigmas: every value must be finite and >= 0, got {self.sigmas}")
-        if len(set(self.sigmas)) != len(self.sigmas):
-            raise ValueError(f"sigmas: values must be distinct, got {self.sigmas}")
+            raise checks.InputError(f"extent: must be finite and > 0, got {self.extent:g}")
+        checks.sigma_grid("sigmas", self.sigmas, allow_zero=True)
         if self.mode not in MODES:
-            raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {self.mode!r}")
-        noise_lib.check_kernel(self.kernel)
-        if self.samples < 1:
-            raise ValueError(f"samples: must be >= 1, got {self.samples}")
-        if self.episodes < 1:
-            raise ValueError(f"episodes: must be >= 1, got {self.episodes}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization: must be one of {', '.join(NORMALIZATIONS)}, "
-                f"got {self.normalization!r}"
+            raise checks.InputError(
+                f"mode: unknown mode {self.mode!r}{did_you_mean(self.mode, MODES)}; "
+                f"choose from {', '.join(MODES)}"
             )
+        noise_lib.check_kernel(self.kernel)
+        checks.count("samples", self.samples)
+        checks.count("episodes", self.episodes)
+        if self.normalization not in NORMALIZATIONS:
+            raise checks.InputError(
+                f"normalization: unknown normalization {self.normalization!r}"
+                f"{did_you_mean(self.normalization, NORMALIZATIONS)}; "
+                f"choose from {', '.join(NORMALIZATIONS)}"
+            )
+        checks.fits_in_memory(
+            "grid",
+            self.grid,
+            memory_estimate(self),
+            f"{self.grid}^{self.dims} points × {len(self.sigmas)} σ × 3 float64 result arrays",
+        )
         return self
 
     @property
     def axis(self) -> np.ndarray:
         return np.linspace(-self.extent, self.extent, self.grid)
+
+
+def memory_estimate(config: LandscapeConfig, n_params: int = 0) -> int:
+    """Bytes of the arrays a landscape keeps whole: J, its standard error and the undiscounted J
+    (float64, one per σ and grid point), the grid coordinates and the directions. Rollouts run in
+    blocks of bounded size, so they add a constant, not a multiple of the grid."""
+    points = config.grid**config.dims
+    return 8 * (points * (3 * len(config.sigmas) + 2 * config.dims) + config.dims * n_params)
 
 
 def random_directions(

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -142,23 +143,36 @@ def save_policy(path: str | os.PathLike, policy: Policy, theta, task_name: str =
 def load_policy(path: str | os.PathLike, task=None) -> tuple[Policy, np.ndarray]:
     """Read a policy file; if `task` is given, check that its shape fits the task."""
     path = Path(path)
+    if path.is_dir():
+        raise PolicyError(f"policy: {str(path)!r} is a directory, not a policy file")
     if not path.is_file():
-        raise PolicyError(f"policy: file not found: {path}")
+        raise PolicyError(f"policy: file not found: {str(path)!r}")
     try:
+        if not zipfile.is_zipfile(path):  # random bytes, a truncated archive, another format
+            raise ValueError("not an .npz (zip) archive")
         with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files") or not {"theta", "meta"} <= set(data.files):
+                raise ValueError("not an .npz archive holding 'theta' and 'meta'")
             theta = np.asarray(data["theta"], dtype=np.float32)
             meta = json.loads(str(data["meta"]))
         spec = meta["policy"]
         policy = Policy(**{**spec, "hidden": tuple(spec["hidden"])})
     except Exception as exc:  # any failure to parse means a corrupt or foreign file
-        raise PolicyError(f"policy: cannot read {path}: {type(exc).__name__}: {exc}") from None
-    if theta.shape != (policy.n_params,) or not np.all(np.isfinite(theta)):
+        detail = " ".join(str(exc).split())
         raise PolicyError(
-            f"policy: {path} holds a parameter vector of the wrong shape or non-finite"
+            f"policy: cannot read {str(path)!r} as a mollify policy file (corrupt or truncated?): "
+            f"{detail}"
+        ) from None
+    if theta.shape != (policy.n_params,):
+        raise PolicyError(
+            f"policy: {str(path)!r} holds {theta.shape} parameters, its own spec needs "
+            f"({policy.n_params},)"
         )
+    if not np.all(np.isfinite(theta)):
+        raise PolicyError(f"policy: {str(path)!r} holds non-finite parameters")
     if task is not None and (policy.obs_dim, policy.action_dim) != (task.obs_dim, task.action_dim):
         raise PolicyError(
-            f"policy: {path} has obs/action dims ({policy.obs_dim}, {policy.action_dim}), task "
-            f"{task.name!r} needs ({task.obs_dim}, {task.action_dim})"
+            f"policy: {str(path)!r} has obs/action dims ({policy.obs_dim}, {policy.action_dim}), "
+            f"task {task.name!r} needs ({task.obs_dim}, {task.action_dim})"
         )
     return policy, theta

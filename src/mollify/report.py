@@ -53,10 +53,11 @@ def _load_json(path: Path) -> dict:
 def build(root: str | Path) -> tuple[Path, Path]:
     """Write report.html and report.md into `root`; returns their paths."""
     root = Path(root)
+    if not root.exists():
+        raise ValueError(f"directory: not found: {str(root)!r}")
     if not root.is_dir():
-        raise ValueError(f"dir: not a directory: {root}")
-    assets = root / "report_files"
-    assets.mkdir(exist_ok=True)
+        raise ValueError(f"directory: {str(root)!r} is not a directory")
+    assets = root / "report_files"  # created by the first figure written into it
     sections: list[Section] = []
     numbers: list[Number] = []
     sections += _landscape_sections(root, numbers)
@@ -64,7 +65,9 @@ def build(root: str | Path) -> tuple[Path, Path]:
     sections += _theory_sections(root, numbers)
     sections += _sweep_sections(root, assets, numbers)
     if not sections:
-        raise ValueError(f"dir: {root} holds no mollify results (landscape, theory, sweep)")
+        raise ValueError(
+            f"directory: {str(root)!r} holds no mollify results (landscape, theory, sweep)"
+        )
     md = _markdown(root, sections, numbers)
     page = _html(sections, numbers)
     return (

@@ -57,21 +57,28 @@ STUDIES = {
 }
 
 
-def run_study(out: Path, quick: bool, say: Callable[[str], None]) -> Path:
-    """Run every step into `out` (resuming a sweep that is already there); returns report.html."""
+def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: bool = False) -> Path:
+    """Run every step into `out`; returns report.html. The caller has checked `out` (see
+    `io.prepare_output_dir`). With `resume` the sweeps keep the seeds they finished; without it
+    every step recomputes (each step is passed --resume or --force, as its own output directory
+    may already hold an earlier run's files)."""
     from mollify import cli, report
 
     study = STUDIES["quick" if quick else "full"]
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
+    existing = "--resume" if resume else "--force"
+
     def step(title: str, args: list[str]) -> None:
         say(f"[{time.perf_counter() - start:6.0f} s] {title}: mollify {' '.join(args)}")
         cli.COMMAND_LINE = "mollify " + " ".join(args)
         try:
-            cli.app(args, standalone_mode=False)
+            code = cli.app([*args, existing], standalone_mode=False)
         finally:
             cli.COMMAND_LINE = None
+        if code:  # the step printed its one-line error; stop with its exit code
+            raise cli.typer.Exit(code=code)
 
     step("Figure 6 analogue", ["landscape", "--task", "pendulum", "--dims", "2",
                                *study["landscape"], "--out", str(out / "landscape")])  # fmt: skip

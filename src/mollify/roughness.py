@@ -65,10 +65,15 @@ def _check_radii(radii) -> np.ndarray:
     radii = np.asarray(DEFAULT_RADII if radii is None else radii, dtype=np.float64)
     if radii.ndim != 1 or radii.size < 3:
         raise ValueError(f"radii: need at least 3 radii in a 1-D sequence, got shape {radii.shape}")
-    if not np.all(np.isfinite(radii)) or np.any(radii <= 0):
-        raise ValueError("radii: must be finite and positive")
-    if np.any(np.diff(radii) <= 0):
-        raise ValueError("radii: must be strictly increasing")
+    bad = ~np.isfinite(radii) | (radii <= 0)
+    if bad.any():
+        raise ValueError(f"radii: must be finite and > 0, got {radii[bad][0]:g}")
+    steps = np.nonzero(np.diff(radii) <= 0)[0]
+    if steps.size:
+        i = steps[0]
+        raise ValueError(
+            f"radii: must be strictly increasing, got {radii[i + 1]:g} after {radii[i]:g}"
+        )
     return radii
 
 
@@ -77,6 +82,16 @@ def _slopes(log_r: np.ndarray, log_d: np.ndarray) -> tuple[np.ndarray, np.ndarra
     xc = log_r - log_r.mean()
     slope = (log_d @ xc) / (xc @ xc)
     return slope, log_d.mean(axis=-1) - slope * log_r.mean()
+
+
+def check_holder_memory(field: str, n_directions: int, n_radii: int, dim: int) -> None:
+    """Refuse an `n_directions` whose probe points (float64, built whole, then copied into one
+    batch) cannot fit in memory."""
+    from mollify import checks
+
+    nbytes = 8 * 2 * (n_directions * n_radii + 1) * dim
+    what = f"{n_directions} × {n_radii} radii × {dim} parameters of float64 probe points"
+    checks.fits_in_memory(field, n_directions, nbytes, what)
 
 
 def holder_exponent(
@@ -107,6 +122,7 @@ def holder_exponent(
         raise ValueError(f"n_directions: need at least 2, got {n_directions}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence: must be in (0, 1), got {confidence}")
+    check_holder_memory("n_directions", int(n_directions), radii.size, x0.size)
     n_dir, n_r, dim = int(n_directions), radii.size, x0.size
 
     rng = np.random.default_rng(seed)

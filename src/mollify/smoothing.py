@@ -110,7 +110,7 @@ def smooth(
     m, d = points.shape
     sig = check_sigma(sigma, d)
     if not np.all(np.isfinite(points)):
-        raise ValueError("x: must be finite")
+        raise ValueError(f"x: must be finite, got {_first(points, ~np.isfinite(points))}")
 
     if np.all(sig == 0.0):
         values = _eval_rows(f, points)
@@ -135,10 +135,24 @@ def _grid(name: str, arr, *, min_len: int = 1, nonneg: bool = False) -> np.ndarr
     if a.ndim != 1 or a.shape[0] < min_len:
         raise ValueError(f"{name}: expected a 1-D grid of at least {min_len} points, got {a.shape}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name}: must be finite")
+        raise ValueError(f"{name}: must be finite, got {_first(a, ~np.isfinite(a))}")
     if nonneg and np.any(a < 0):
-        raise ValueError(f"{name}: must be >= 0 (t = σ² is a variance)")
+        raise ValueError(f"{name}: must be >= 0 (t = σ² is a variance), got {_first(a, a < 0)}")
     return a
+
+
+def _first(a: np.ndarray, bad: np.ndarray) -> str:
+    """The first offending entry of `a`, for an error message."""
+    return f"{a[bad].ravel()[0]:g}"
+
+
+def _check_increasing(name: str, a: np.ndarray) -> None:
+    bad = np.nonzero(np.diff(a) <= 0)[0]
+    if bad.size:
+        i = bad[0]
+        raise ValueError(
+            f"{name}: must be strictly increasing, got {a[i + 1]:g} after {a[i]:g} (index {i + 1})"
+        )
 
 
 def heat_solution(f: ArrayFn, mu, t, *, n_nodes: int = 64) -> np.ndarray:
@@ -184,10 +198,8 @@ def heat_solution(f: ArrayFn, mu, t, *, n_nodes: int = 64) -> np.ndarray:
 def _check_field(u, mu, t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mu = _grid("mu", mu, min_len=3)
     t = _grid("t", t, min_len=3, nonneg=True)
-    if np.any(np.diff(mu) <= 0):
-        raise ValueError("mu: must be strictly increasing")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError("t: must be strictly increasing")
+    _check_increasing("mu", mu)
+    _check_increasing("t", t)
     u = np.asarray(u, dtype=np.float64)
     if u.shape != (t.shape[0], mu.shape[0]):
         raise ValueError(f"u: expected shape (len(t), len(mu)) = {(t.shape[0], mu.shape[0])}")

@@ -54,7 +54,10 @@ class SweepSpec:
     options: dict = field(default_factory=dict)  # TrainConfig overrides for every run
 
     def validate(self) -> SweepSpec:
+        from mollify import checks
         from mollify import tasks as task_lib
+        from mollify.names import did_you_mean
+        from mollify.noise import check_kernel
 
         for name in ("tasks", "algos", "sigmas", "seeds", "kernels", "sigma_modes"):
             if not getattr(self, name):
@@ -63,16 +66,30 @@ class SweepSpec:
             task_lib.make(t)  # unknown names raise TaskError naming the task
         for a in self.algos:
             if a not in ALGOS:
-                raise ConfigError(f"algos: unknown algorithm {a!r}; choose from {', '.join(ALGOS)}")
+                raise ConfigError(
+                    f"algos: unknown algorithm {a!r}{did_you_mean(a, ALGOS)}; "
+                    f"choose from {', '.join(ALGOS)}"
+                )
+        try:
+            for k in self.kernels:
+                check_kernel(k)
+            checks.sigma_grid("sigmas", self.sigmas, allow_zero=False)
+        except ValueError as exc:  # one error type for a bad sweep
+            raise ConfigError(str(exc)) from None
         for m in self.sigma_modes:
             if m not in SIGMA_MODES:
-                raise ConfigError(f"sigma-modes: unknown mode {m!r}")
-        if any(
-            not (isinstance(s, int | float) and math.isfinite(s) and s > 0) for s in self.sigmas
-        ):
-            raise ConfigError(f"sigmas: every σ must be a number > 0, got {self.sigmas}")
+                raise ConfigError(
+                    f"sigma-modes: unknown mode {m!r}{did_you_mean(m, SIGMA_MODES)}; "
+                    f"choose from {', '.join(SIGMA_MODES)}"
+                )
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ConfigError(f"seeds: every seed must be an integer >= 0, got {seed!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds: must be distinct, got {self.seeds}")
+        for task, n in self.steps.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ConfigError(f"steps: {task} must be an integer >= 1, got {n!r}")
         for cell in self.cells():  # every combination must make a valid training config
             cell.config()
         return self
@@ -122,22 +139,48 @@ class Cell:
         return f"{self.task} {self.algo} {self.kernel} {self.sigma_mode} σ={self.sigma:g}"
 
 
+TOML_TABLES = ("sweep", "options")
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     """A sweep from TOML: a [sweep] table (tasks, algos, sigmas, seeds (list or count), kernels,
     sigma_modes, steps (number or per-task table)) and an optional [options] table."""
+    import re
+
+    from mollify.names import did_you_mean
+
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config: file not found: {path}") from None
+        raise ConfigError(f"config: file not found: {str(path)!r}") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {type(exc).__name__}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+        msg = str(exc)
+        where = re.search(r"\(at line (\d+), column (\d+)\)$", msg)
+        if where:
+            msg = msg[: where.start()].strip()
+            raise ConfigError(
+                f"config: {path}: line {where[1]}, column {where[2]}: {msg} (not valid TOML)"
+            ) from None
+        raise ConfigError(f"config: {path}: not valid TOML: {msg}") from None
+    for key in data:
+        if key not in TOML_TABLES:
+            raise ConfigError(
+                f"{key}: unknown table in {path}{did_you_mean(key, TOML_TABLES)}; "
+                f"known: {', '.join(TOML_TABLES)}"
+            )
+    for key in TOML_TABLES:
+        if not isinstance(data.get(key, {}), dict):
+            raise ConfigError(f"{key}: must be a table ([{key}]) in {path}, got {data[key]!r}")
     sweep = dict(data.get("sweep", {}))
-    known = {f.name for f in dataclasses.fields(SweepSpec)}
+    known = {f.name for f in dataclasses.fields(SweepSpec)} - {"options"}
     for key in sweep:
         if key not in known:
             raise ConfigError(
-                f"{key}: unknown sweep key in {path}; known: {', '.join(sorted(known))}"
+                f"{key}: unknown sweep key in {path}{did_you_mean(key, known)}; "
+                f"known: {', '.join(sorted(known))}"
             )
     return make_spec(**sweep, options=data.get("options", {}))
 
@@ -145,11 +188,17 @@ def load_spec(path: str | Path) -> SweepSpec:
 def make_spec(**kw) -> SweepSpec:
     """Normalise user values: seeds as a count or a list, steps as a number or a table."""
     seeds = kw.get("seeds", 3)
-    if isinstance(seeds, int):
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ConfigError(f"seeds: must be >= 1 (a count) or a list, got {seeds}")
         kw["seeds"] = tuple(range(seeds))
     steps = kw.get("steps", {})
-    if isinstance(steps, int | float):
+    if isinstance(steps, int | float) and not isinstance(steps, bool):
+        if not (math.isfinite(steps) and steps >= 1):
+            raise ConfigError(f"steps: must be >= 1, got {steps}")
         kw["steps"] = {"*": int(steps)}
+    elif not isinstance(steps, dict):
+        raise ConfigError(f"steps: expected a number or a per-task table, got {steps!r}")
     for name in ("tasks", "algos", "sigmas", "seeds", "kernels", "sigma_modes"):
         if name in kw:
             value = kw[name]
@@ -232,11 +281,14 @@ def summary_row(cell: Cell, res) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Engines
 # ---------------------------------------------------------------------------------------------
-def pending(spec: SweepSpec, out: Path) -> list[tuple[Cell, list[int]]]:
-    """Cells with the seeds whose directory is missing (a finished seed has row.json)."""
+def pending(spec: SweepSpec, out: Path, force: bool = False) -> list[tuple[Cell, list[int]]]:
+    """Cells with the seeds whose directory is missing (a finished seed has row.json); with
+    `force`, every seed."""
     work = []
     for cell in spec.cells():
-        todo = [s for s in spec.seeds if not (seed_dir(out, cell, s) / "row.json").exists()]
+        todo = [
+            s for s in spec.seeds if force or not (seed_dir(out, cell, s) / "row.json").exists()
+        ]
         if todo:
             work.append((cell, todo))
     return work
@@ -250,14 +302,16 @@ def run_sweep(
     ray_address: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     command: str | None = None,
+    force: bool = False,
 ) -> Path:
-    """Run what is not finished yet, then write summary.csv and stats.json. Returns summary.csv."""
+    """Run what is not finished yet (with `force`, every seed again, replacing its directory),
+    then write summary.csv and stats.json. Returns summary.csv."""
     spec.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_spec(spec, out, command)
     remove_leftovers(out)
-    work = pending(spec, out)
+    work = pending(spec, out, force)
     total = len(spec.cells())
     done = total - len(work)
     if progress is not None:

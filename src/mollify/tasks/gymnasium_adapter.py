@@ -39,10 +39,21 @@ def from_gymnasium(env_id: str, *, horizon: int | None = None, gamma: float = 0.
     """Wrap the Gymnasium env `env_id` (continuous Box actions, flat Box observations)."""
     import gymnasium as gym
 
+    if ":" not in env_id and env_id not in gym.registry:  # "module:Env" imports first
+        from mollify.names import did_you_mean
+
+        hint = did_you_mean(env_id, gym.registry.keys())
+        raise TaskError(
+            f"task: no Gymnasium env {env_id!r} is registered{hint}; "
+            "`mollify tasks` lists the built-in tasks"
+        )
     try:
         env = gym.make(env_id, **kwargs)
-    except gym.error.Error as exc:
-        raise TaskError(f"task: cannot make Gymnasium env {env_id!r}: {exc}") from None
+    except Exception as exc:  # missing extras (box2d, mujoco), bad kwargs: one line, no traceback
+        detail = " ".join(str(exc).split())
+        raise TaskError(
+            f"task: cannot make Gymnasium env {env_id!r}: {type(exc).__name__}: {detail}"
+        ) from None
     try:
         act, obs = env.action_space, env.observation_space
         if not isinstance(act, gym.spaces.Box):
