@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from mollify import sweep
 from mollify.cli import app
 
-RESUME = ["--resume"]
 SWEEP = ["sweep", "--tasks", "pendulum", "--algos", "ppo", "--sigmas", "0.1,0.3", "--seeds", "2",
          "--steps", "8192"]  # fmt: skip
 
@@ -79,7 +78,7 @@ def test_sweep_killed_with_sigkill_resumes_without_losing_or_redoing_work(refere
         names = {p.name for p in row.parent.iterdir()}
         assert {"config.json", "metrics.csv", "policy.npz", "row.json"} <= names
 
-    result = CliRunner().invoke(app, [*SWEEP, "--out", str(out), *RESUME])
+    result = CliRunner().invoke(app, [*SWEEP, "--out", str(out), "--resume"])
     assert result.exit_code == 0, result.output
     after = _rows(out)
     assert len(after) == 4
