@@ -286,6 +286,27 @@ class HopperVecEnv:
         self.states, self.obs = self.physics.reset(self.rng.integers(0, 2**31 - 1, n_envs))
         self.t = np.zeros(n_envs, dtype=np.int64)
 
+    def snapshot(self) -> dict:
+        """Everything the next step depends on (for checkpoints): arrays plus the RNG's state."""
+        return {
+            "states": self.states.copy(),
+            "obs": self.obs.copy(),
+            "t": self.t.copy(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    @classmethod
+    def from_snapshot(cls, task: HopperTask, snap: dict) -> HopperVecEnv:
+        """The env `snapshot()` was taken of, continuing exactly where it stood."""
+        env = cls.__new__(cls)
+        env.task, env.physics, env.n = task, task.physics, len(snap["t"])
+        env.rng = np.random.default_rng()
+        env.rng.bit_generator.state = snap["rng"]
+        env.states = np.array(snap["states"])
+        env.obs = np.array(snap["obs"])
+        env.t = np.array(snap["t"])
+        return env
+
     def step(self, actions: np.ndarray):
         controls = np.clip(actions, -1.0, 1.0)
         traj, sens = self.physics.advance(self.states, controls)
