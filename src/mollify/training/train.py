@@ -277,6 +277,7 @@ class RunResult:
     env_steps: int
     out: Path | None
     timing: list[dict] = dataclasses.field(default_factory=list)  # {update, wall_time} per chunk
+    resumed_from: int = 0  # updates restored from a checkpoint (0: trained from the start)
 
     @property
     def env_steps_per_second(self) -> float:
@@ -390,9 +391,7 @@ class Checkpoint:
     host: dict | None
 
 
-def load_checkpoint(path: Path, config: TrainConfig, template) -> Checkpoint:
-    """Read `path` and check it against this run: the same config (else CheckpointError naming the
-    first differing field) and a state of the same structure, shapes and dtypes as `template`."""
+def _read_checkpoint(path: Path) -> tuple[dict, dict]:
     try:
         with np.load(path, allow_pickle=False) as data:
             files = {k: data[k] for k in data.files}
@@ -401,6 +400,10 @@ def load_checkpoint(path: Path, config: TrainConfig, template) -> Checkpoint:
         raise CheckpointError(f"resume: cannot read checkpoint {str(path)!r} ({exc})") from None
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"resume: {str(path)!r} has checkpoint format {meta.get('format')!r}")
+    return files, meta
+
+
+def _compare_config(meta: dict, config: TrainConfig, path: Path) -> None:
     saved, wanted = meta["config"], _config_dict(config)
     for name in list(wanted) + [k for k in saved if k not in wanted]:
         if saved.get(name) != wanted.get(name):
@@ -409,6 +412,19 @@ def load_checkpoint(path: Path, config: TrainConfig, template) -> Checkpoint:
                 f"{name.replace('_', '-')}={saved.get(name)!r}, this run asks for "
                 f"{wanted.get(name)!r}; pass --force to start over"
             )
+
+
+def check_checkpoint_config(path: Path, config: TrainConfig) -> None:
+    """Raise CheckpointError (one line, naming the first differing field) unless the checkpoint at
+    `path` was written by a run of the same (resolved) config."""
+    _compare_config(_read_checkpoint(path)[1], resolve(config, config.make_task()), path)
+
+
+def load_checkpoint(path: Path, config: TrainConfig, template) -> Checkpoint:
+    """Read `path` and check it against this run: the same config (else CheckpointError naming the
+    first differing field) and a state of the same structure, shapes and dtypes as `template`."""
+    files, meta = _read_checkpoint(path)
+    _compare_config(meta, config, path)
     _, specs, treedef = _to_host(template)
     if meta["treedef"] != str(treedef) or len(meta["leaves"]) != len(specs):
         raise CheckpointError(f"resume: {str(path)!r} holds a different training state structure")
@@ -476,6 +492,7 @@ def run(
             algo.load_host(restored.host)
     elif ckpt is not None:
         ckpt.unlink(missing_ok=True)  # a fresh start never resumes a stale checkpoint later
+    resumed_from = done
     die_after = int(os.environ.get(DIE_AFTER_CHUNK_ENV, "0") or 0)
 
     if algo.pure:
@@ -533,7 +550,7 @@ def run(
     seconds = before + time.perf_counter() - start
     theta = np.asarray(algo.theta(state), np.float32)
     steps = algo.n_updates * algo.steps_per_update
-    result = RunResult(config, rows, theta, seconds, steps, None, timing)
+    result = RunResult(config, rows, theta, seconds, steps, None, timing, resumed_from)
     if out is not None:
         result.out = write_outputs(result, task, Path(out))
     return result
