@@ -329,7 +329,8 @@ def test_diverging_dynamics_end_episodes_with_finite_rewards(name):
         assert not np.any(done[:3])
 
 
-def test_hopper_nonfinite_actions_end_episodes_with_finite_rewards():
+def test_hopper_nonfinite_actions_end_episodes_with_finite_rewards(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where MuJoCo would write MUJOCO_LOG.TXT had it seen the NaN
     env = common.HopperVecEnv(tasks.make("hopper_stand", horizon=20), 3, seed=0)
     actions = np.empty((3, env.physics.action_dim))
     actions[0], actions[1], actions[2] = 1e30, [np.inf, -np.inf] * 2, np.nan
@@ -337,6 +338,7 @@ def test_hopper_nonfinite_actions_end_episodes_with_finite_rewards():
     assert np.all(np.isfinite(reward)) and np.all(np.isfinite(reached))
     assert np.all(np.isfinite(env.states)) and np.all(np.isfinite(env.obs))
     assert done.tolist() == [False, False, True] and reward[2] == 0.0 and env.t[2] == 0
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
 
 
 @pytest.mark.parametrize("name", [*JAX_TASKS, "hopper_stand"])

@@ -308,7 +308,9 @@ class HopperVecEnv:
         return env
 
     def step(self, actions: np.ndarray):
-        controls = np.clip(actions, -1.0, 1.0)
+        # A NaN action never reaches MuJoCo (it would warn and reset): that env's episode ends.
+        sane = np.all(~np.isnan(actions), axis=1)
+        controls = np.where(sane[:, None], np.clip(actions, -1.0, 1.0), 0.0)
         traj, sens = self.physics.advance(self.states, controls)
         new_states = traj[:, -1]
         # dm_control rewards the state a control step reaches (heights by kinematics of it).
@@ -320,7 +322,7 @@ class HopperVecEnv:
         ok = np.all(np.isfinite(new_states), axis=1) & np.isclose(
             new_states[:, 0], expected_time, rtol=0, atol=1e-9
         )
-        ok &= np.isfinite(reward)
+        ok &= np.isfinite(reward) & sane
         reached = np.where(ok[:, None], self.physics.observe(new_states, sens[:, -1]), self.obs)
         reward = np.where(ok, reward, 0.0)
         done = ~ok
