@@ -368,3 +368,47 @@ def test_training_with_huge_action_noise_stays_finite():
         assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
         assert all(np.all(np.isfinite(v)) for v in jax.tree.leaves(state))
         assert 0.0 <= float(metrics["train_reward_per_step"]) <= 1.0
+
+
+def test_checkpoint_round_trip_typed_keys_and_refusals(tmp_path):
+    """save/load restore every leaf exactly (new-style typed keys via their key data) and refuse a
+    state of another shape, another config, or a damaged file with one line."""
+    from mollify.training.train import (
+        CheckpointError,
+        _to_host,
+        load_checkpoint,
+        save_checkpoint,
+    )
+
+    config = default_config("pendulum", "ppo")
+    state = {
+        "key": jax.random.key(7),
+        "old_key": jax.random.PRNGKey(3),
+        "w": jnp.arange(6.0).reshape(2, 3),
+        "n": jnp.int32(5),
+    }
+    rows = [{"update": 1.0, "eval_deterministic": float("nan")}]
+    path = tmp_path / CHECKPOINT
+    save_checkpoint(path, config, *_to_host(state), 1, rows, [{"update": 1, "wall_time": 0.5}])
+    back = load_checkpoint(path, config, state)
+    assert back.updates_done == 1 and back.timing == [{"update": 1, "wall_time": 0.5}]
+    assert back.rows[0]["update"] == 1.0 and np.isnan(back.rows[0]["eval_deterministic"])
+    assert jax.dtypes.issubdtype(back.state["key"].dtype, jax.dtypes.prng_key)
+    np.testing.assert_array_equal(
+        jax.random.key_data(back.state["key"]), jax.random.key_data(state["key"])
+    )
+    for k in ("old_key", "w", "n"):
+        np.testing.assert_array_equal(back.state[k], state[k])
+        assert back.state[k].dtype == state[k].dtype
+    refusals = [
+        (config, state | {"w": jnp.zeros((3, 2))}, "leaf"),
+        (config, {"w": state["w"]}, "structure"),
+        (default_config("pendulum", "ppo", lr=1e-4), state, "lr"),
+    ]
+    for cfg, template, word in refusals:
+        with pytest.raises(CheckpointError, match=word) as info:
+            load_checkpoint(path, cfg, template)
+        assert "\n" not in str(info.value)
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(path, config, state)

@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -396,7 +397,7 @@ def _read_checkpoint(path: Path) -> tuple[dict, dict]:
         with np.load(path, allow_pickle=False) as data:
             files = {k: data[k] for k in data.files}
         meta = json.loads(str(files["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"resume: cannot read checkpoint {str(path)!r} ({exc})") from None
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"resume: {str(path)!r} has checkpoint format {meta.get('format')!r}")
