@@ -1,6 +1,8 @@
 """The training driver: `make_train(config)` returns a jitted `train(key)` for pure-JAX tasks (the
 whole run is one XLA program, vmappable over seeds); `run(config, out)` drives any task in chunks
-of `eval_every` updates, writes metrics.csv, config.json, the final policy and a learning curve.
+of `eval_every` updates, writes metrics.csv, timing.csv, config.json, the final policy and a
+learning curve, and a checkpoint after every chunk from which `run(..., resume=True)` continues
+bit for bit.
 
 Every algorithm is a pair (init, step): `step(state, i)` performs update i (collection included)
 and returns per-update metrics. Policy-gradient algorithms (PPO, REINFORCE, NPG) share the
