@@ -141,10 +141,14 @@ def test_train_writes_a_policy_every_instrument_loads(tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(app, ["train", "--steps", "8192", "--seed", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    for name in ("config.json", "metrics.csv", "policy.npz", "learning_curve.png", "summary.json"):
+    for name in ("config.json", "metrics.csv", "timing.csv", "policy.npz", "learning_curve.png",
+                 "summary.json", "checkpoint.npz"):  # fmt: skip
         assert (out / name).exists(), name
     res = runner.invoke(app, ["evaluate", "--policy", str(out / "policy.npz"), "--episodes", "2"])
     assert res.exit_code == 0, res.output
+    # A finished run's directory is not overwritten without --resume or --force.
+    res = runner.invoke(app, ["train", "--steps", "8192", "--seed", "1", "--out", str(out)])
+    assert res.exit_code == 2 and "--resume" in res.output
 
 
 @pytest.mark.parametrize(

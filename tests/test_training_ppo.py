@@ -148,6 +148,10 @@ def test_run_writes_outputs_the_instruments_can_load(tmp_path):
     result = run(config, tmp_path)
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
     assert len(rows) == 2 and float(rows[-1]["env_steps"]) == 8192
+    assert "wall_time" not in rows[0]  # metrics.csv is deterministic; wall time in timing.csv
+    timing = list(csv.DictReader((tmp_path / "timing.csv").open()))
+    assert [int(r["update"]) for r in timing] == [1, 2] and float(timing[-1]["wall_time"]) > 0
+    assert (tmp_path / "checkpoint.npz").exists()
     assert np.isfinite(float(rows[-1]["eval_deterministic"]))
     assert json.loads((tmp_path / "config.json").read_text())["algo"] == "ppo"
     _policy, theta = load_policy(tmp_path / "policy.npz", tasks.make("pendulum"))

@@ -741,9 +741,17 @@ def train(
     steps: Annotated[int | None, typer.Option(help="Env-step budget (default: per task).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of init, collection and updates.")] = 0,
     config: Annotated[Path | None, typer.Option(help="JSON file of TrainConfig fields.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUT/checkpoint.npz (same config).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start over in a non-empty OUT, overwriting.")
+    ] = False,
 ) -> None:
-    """Train at a controlled σ; writes config.json, metrics.csv, policy.npz, learning_curve.png."""
+    """Train at a controlled σ; writes config.json, metrics.csv, timing.csv, policy.npz,
+    summary.json, learning_curve.png, and checkpoint.npz after every evaluation (for --resume)."""
     from mollify import training
+    from mollify.io import OutputDirError, prepare_output_dir
 
     try:
         options = training.config.load_config_file(config) if config is not None else {}
@@ -759,7 +767,10 @@ def train(
         t = cfg.make_task()
         cfg = training.train.resolve(cfg, t)
         training.make_algorithm(cfg, t)  # refuses unsupported task/algorithm pairs up front
-    except (*_input_errors(), training.ConfigError, TypeError) as exc:
+        prepare_output_dir(out, resume=resume, force=force)
+        if resume and (out / training.train.CHECKPOINT).exists():  # refuse a changed config now
+            training.train.check_checkpoint_config(out / training.train.CHECKPOINT, cfg)
+    except (*_input_errors(), training.ConfigError, TypeError, OutputDirError) as exc:
         fail(str(exc))
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -783,9 +794,14 @@ def train(
             sig=f"{row['sigma']:.3g}",
         )
 
-    with bar:
-        result = training.run(cfg, out, progress=progress)
+    try:
+        with bar:
+            result = training.run(cfg, out, resume=resume, progress=progress)
+    except training.train.CheckpointError as exc:  # a damaged or foreign checkpoint
+        fail(str(exc))
     final = result.final
+    if result.resumed_from:
+        console.print(f"Resumed from the checkpoint after update {result.resumed_from:,}")
     console.print(
         f"[bold]{algo}[/] on {task}, σ {sigma_mode} {sigma:g}: {result.env_steps:,} env steps in "
         f"{result.seconds:.1f} s ({result.env_steps_per_second:,.0f} env-steps/s)"
@@ -795,7 +811,10 @@ def train(
         f"{final.get('eval_deterministic', float('nan')):.2f}, stochastic "
         f"{final.get('eval_stochastic', float('nan')):.2f} at σ {final.get('sigma', float('nan')):.3g}"
     )
-    console.print(f"Wrote config.json, metrics.csv, policy.npz, learning_curve.png to {out}")
+    console.print(
+        "Wrote config.json, metrics.csv, timing.csv, policy.npz, summary.json, "
+        f"learning_curve.png and checkpoint.npz to {out}"
+    )
 
 
 def _check_action_index(action_index: int, task) -> None:

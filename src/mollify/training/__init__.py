@@ -1,7 +1,8 @@
 """Training at a controlled σ: PPO, REINFORCE, ES and natural policy gradient.
 
 `make_train(config)` returns a jitted `train(key)` for pure-JAX tasks; `run(config, out)` trains
-any built-in task and writes config.json, metrics.csv, policy.npz and a learning curve.
+any built-in task and writes config.json, metrics.csv, timing.csv, policy.npz, a learning curve and
+checkpoint.npz (`run(config, out, resume=True)` continues a killed run bit for bit).
 """
 
 from mollify.training.config import (

@@ -286,8 +286,31 @@ class HopperVecEnv:
         self.states, self.obs = self.physics.reset(self.rng.integers(0, 2**31 - 1, n_envs))
         self.t = np.zeros(n_envs, dtype=np.int64)
 
+    def snapshot(self) -> dict:
+        """Everything the next step depends on (for checkpoints): arrays plus the RNG's state."""
+        return {
+            "states": self.states.copy(),
+            "obs": self.obs.copy(),
+            "t": self.t.copy(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    @classmethod
+    def from_snapshot(cls, task: HopperTask, snap: dict) -> HopperVecEnv:
+        """The env `snapshot()` was taken of, continuing exactly where it stood."""
+        env = cls.__new__(cls)
+        env.task, env.physics, env.n = task, task.physics, len(snap["t"])
+        env.rng = np.random.default_rng()
+        env.rng.bit_generator.state = snap["rng"]
+        env.states = np.array(snap["states"])
+        env.obs = np.array(snap["obs"])
+        env.t = np.array(snap["t"])
+        return env
+
     def step(self, actions: np.ndarray):
-        controls = np.clip(actions, -1.0, 1.0)
+        # A NaN action never reaches MuJoCo (it would warn and reset): that env's episode ends.
+        sane = np.all(~np.isnan(actions), axis=1)
+        controls = np.where(sane[:, None], np.clip(actions, -1.0, 1.0), 0.0)
         traj, sens = self.physics.advance(self.states, controls)
         new_states = traj[:, -1]
         # dm_control rewards the state a control step reaches (heights by kinematics of it).
@@ -299,7 +322,7 @@ class HopperVecEnv:
         ok = np.all(np.isfinite(new_states), axis=1) & np.isclose(
             new_states[:, 0], expected_time, rtol=0, atol=1e-9
         )
-        ok &= np.isfinite(reward)
+        ok &= np.isfinite(reward) & sane
         reached = np.where(ok[:, None], self.physics.observe(new_states, sens[:, -1]), self.obs)
         reward = np.where(ok, reward, 0.0)
         done = ~ok

@@ -1,6 +1,8 @@
 """The training driver: `make_train(config)` returns a jitted `train(key)` for pure-JAX tasks (the
 whole run is one XLA program, vmappable over seeds); `run(config, out)` drives any task in chunks
-of `eval_every` updates, writes metrics.csv, config.json, the final policy and a learning curve.
+of `eval_every` updates, writes metrics.csv, timing.csv, config.json, the final policy and a
+learning curve, and a checkpoint after every chunk from which `run(..., resume=True)` continues
+bit for bit.
 
 Every algorithm is a pair (init, step): `step(state, i)` performs update i (collection included)
 and returns per-update metrics. Policy-gradient algorithms (PPO, REINFORCE, NPG) share the
@@ -13,7 +15,10 @@ import csv
 import dataclasses
 import json
 import math
+import os
+import signal
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +35,6 @@ from mollify.training.config import ConfigError, TrainConfig
 METRICS = (
     "update",
     "env_steps",
-    "wall_time",
     "sigma",
     "eval_deterministic",
     "eval_stochastic",
@@ -54,6 +58,10 @@ class Algorithm:
     n_updates: int
     steps_per_update: int
     pure: bool  # step is a pure JAX function (jit/scan/vmap)
+    # State kept outside the pytree by a host loop (the hopper's vectorised env), for checkpoints:
+    # `save_host()` -> dict of arrays and JSON values, or None; `load_host(dict)` restores it.
+    save_host: Callable[[], dict | None] = lambda: None
+    load_host: Callable[[dict], None] | None = None
 
 
 class PGState(NamedTuple):
@@ -155,6 +163,12 @@ def _policy_gradient(config: TrainConfig, task: Task) -> Algorithm:
             metrics["train_reward_per_step"] = raw_reward
             return PGState(params, opt_state, None, rn, key), metrics
 
+        def save_host():
+            return native["env"].snapshot() if "env" in native else None
+
+        def load_host(snap):
+            native["env"] = common.HopperVecEnv.from_snapshot(task, snap)
+
         pure = False
     return Algorithm(
         init=init,
@@ -164,6 +178,7 @@ def _policy_gradient(config: TrainConfig, task: Task) -> Algorithm:
         n_updates=n_updates,
         steps_per_update=per_update,
         pure=pure,
+        **({} if pure else {"save_host": save_host, "load_host": load_host}),
     )
 
 
@@ -226,9 +241,9 @@ def train_seeds(
     """One RunResult per seed. Pure-JAX tasks compile `train(key)` once and run it per seed (key
     `PRNGKey(seed)`), not vmapped: a seed's numbers then do not depend on which other seeds share
     the call, so a resumed sweep or another engine reproduces them bit for bit. Per-update wall
-    time is not observable inside the program: rows carry NaN except the last (the run's total).
-    Other tasks run `run()` per seed. `on_result(result)` is called as each seed finishes, so a
-    caller can save it before the next seed starts (a killed sweep then loses one seed, not all)."""
+    time is not observable inside the program: `timing` has one row, the run's total. Other tasks
+    run `run()` per seed. `on_result(result)` is called as each seed finishes, so a caller can
+    save it before the next seed starts (a killed sweep then loses one seed, not all)."""
     task = config.make_task()
     config = resolve(config, task)
     if not isinstance(task, JaxTask):
@@ -251,15 +266,14 @@ def train_seeds(
         state, metrics = compiled(jax.random.PRNGKey(s))
         metrics = jax.device_get(metrics)
         seconds = time.perf_counter() - start
-        rows = [
-            {name: float(v[j]) for name, v in metrics.items()} | {"wall_time": math.nan}
-            for j in range(algo.n_updates)
-        ]
-        rows[-1]["wall_time"] = seconds
+        rows = [{name: float(v[j]) for name, v in metrics.items()} for j in range(algo.n_updates)]
+        timing = [{"update": algo.n_updates, "wall_time": seconds}]
         theta = np.asarray(algo.theta(state), np.float32)
         steps = algo.n_updates * algo.steps_per_update
         results.append(
-            RunResult(dataclasses.replace(config, seed=s), rows, theta, seconds, steps, None)
+            RunResult(
+                dataclasses.replace(config, seed=s), rows, theta, seconds, steps, None, timing
+            )
         )
         if on_result is not None:
             on_result(results[-1])
@@ -272,11 +286,13 @@ def train_seeds(
 @dataclass
 class RunResult:
     config: TrainConfig
-    metrics: list[dict]
+    metrics: list[dict]  # one row per update: the columns of METRICS, all deterministic
     theta: np.ndarray
     seconds: float
     env_steps: int
     out: Path | None
+    timing: list[dict] = dataclasses.field(default_factory=list)  # {update, wall_time} per chunk
+    resumed_from: int = 0  # updates restored from a checkpoint (0: trained from the start)
 
     @property
     def env_steps_per_second(self) -> float:
@@ -288,20 +304,212 @@ class RunResult:
         return rows[-1] if rows else {}
 
 
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: the whole training state after a chunk, so a killed run resumes bit for bit
+# ---------------------------------------------------------------------------------------------
+CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_FORMAT = 1
+# Test hook, never set in normal use: with MOLLIFY_TEST_DIE_AFTER_CHUNK=k, `run(..., out=...)`
+# sends itself SIGKILL right after writing the checkpoint of chunk k (counted from the start of
+# training, 1-based), so the tests can kill a real run at a known point and resume it.
+DIE_AFTER_CHUNK_ENV = "MOLLIFY_TEST_DIE_AFTER_CHUNK"
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be resumed (other config, other program, damaged file)."""
+
+
+def _config_dict(config: TrainConfig) -> dict:
+    return json.loads(config.to_json())
+
+
+def _to_host(state) -> tuple[list[np.ndarray], list[dict], Any]:
+    """The state's leaves as numpy arrays (typed PRNG keys as their key data), their specs, and
+    the tree structure."""
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    impls = []
+    for k, leaf in enumerate(leaves):
+        impl = None
+        if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            impl = str(jax.random.key_impl(leaf))
+            leaves[k] = jax.random.key_data(leaf)
+        impls.append(impl)
+    arrays = [np.array(a) for a in jax.device_get(leaves)]  # one transfer, then owned copies
+    specs = [
+        {"shape": list(a.shape), "dtype": a.dtype.str, "key_impl": impl}
+        for a, impl in zip(arrays, impls, strict=True)
+    ]
+    return arrays, specs, treedef
+
+
+def _from_host(arrays: list[np.ndarray], specs: list[dict], treedef) -> Any:
+    leaves = []
+    for a, spec in zip(arrays, specs, strict=True):
+        x = jnp.asarray(a)
+        if spec["key_impl"] is not None:
+            x = jax.random.wrap_key_data(x, impl=spec["key_impl"])
+        leaves.append(x)
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def save_checkpoint(
+    path: Path,
+    config: TrainConfig,
+    arrays: list[np.ndarray],
+    specs: list[dict],
+    treedef,
+    updates_done: int,
+    rows: list[dict],
+    timing: list[dict],
+    host: dict | None = None,
+) -> Path:
+    """Write everything a resume needs into one .npz, atomically (temp file, then rename)."""
+    from mollify.io import atomic_write
+
+    columns = list(rows[0]) if rows else []
+    table = np.array([[row[c] for c in columns] for row in rows], np.float64)
+    files = {f"leaf_{k}": a for k, a in enumerate(arrays)}
+    files["metrics"] = table.reshape(len(rows), len(columns))
+    host_json = None
+    if host is not None:
+        host_json = {}
+        for name, value in host.items():
+            if isinstance(value, np.ndarray):
+                files[f"host_{name}"] = value
+            else:
+                host_json[name] = value
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "config": _config_dict(config),
+        "updates_done": updates_done,
+        "treedef": str(treedef),
+        "leaves": specs,
+        "columns": columns,
+        "timing": timing,
+        "host": host_json,
+    }
+    files["meta"] = np.array(json.dumps(meta))
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            np.savez(fh, **files)
+
+    return atomic_write(path, write)
+
+
+@dataclass
+class Checkpoint:
+    state: Any
+    updates_done: int
+    rows: list[dict]
+    timing: list[dict]
+    host: dict | None
+
+
+def _read_checkpoint(path: Path) -> tuple[dict, dict]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            files = {k: data[k] for k in data.files}
+        meta = json.loads(str(files["meta"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"resume: cannot read checkpoint {str(path)!r} ({exc})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"resume: {str(path)!r} has checkpoint format {meta.get('format')!r}")
+    return files, meta
+
+
+def _compare_config(meta: dict, config: TrainConfig, path: Path) -> None:
+    saved, wanted = meta["config"], _config_dict(config)
+    for name in list(wanted) + [k for k in saved if k not in wanted]:
+        if saved.get(name) != wanted.get(name):
+            raise CheckpointError(
+                f"resume: the checkpoint in {str(path.parent)!r} was trained with "
+                f"{name.replace('_', '-')}={saved.get(name)!r}, this run asks for "
+                f"{wanted.get(name)!r}; pass --force to start over"
+            )
+
+
+def check_checkpoint_config(path: Path, config: TrainConfig) -> None:
+    """Raise CheckpointError (one line, naming the first differing field) unless the checkpoint at
+    `path` was written by a run of the same (resolved) config."""
+    _compare_config(_read_checkpoint(path)[1], resolve(config, config.make_task()), path)
+
+
+def load_checkpoint(path: Path, config: TrainConfig, template) -> Checkpoint:
+    """Read `path` and check it against this run: the same config (else CheckpointError naming the
+    first differing field) and a state of the same structure, shapes and dtypes as `template`."""
+    files, meta = _read_checkpoint(path)
+    _compare_config(meta, config, path)
+    _, specs, treedef = _to_host(template)
+    if meta["treedef"] != str(treedef) or len(meta["leaves"]) != len(specs):
+        raise CheckpointError(f"resume: {str(path)!r} holds a different training state structure")
+    restored = []
+    for k, (spec, want) in enumerate(zip(meta["leaves"], specs, strict=True)):
+        a = files.get(f"leaf_{k}")
+        got = None if a is None else {"shape": list(a.shape), "dtype": a.dtype.str}
+        if spec != want or got != {"shape": want["shape"], "dtype": want["dtype"]}:
+            raise CheckpointError(
+                f"resume: {str(path)!r} leaf {k} is {spec}, this run's state has {want}"
+            )
+        restored.append(a)
+    table = files["metrics"]
+    rows = [dict(zip(meta["columns"], map(float, r), strict=True)) for r in table]
+    host = None
+    if meta["host"] is not None:
+        host = dict(meta["host"])
+        host |= {k[len("host_") :]: v for k, v in files.items() if k.startswith("host_")}
+    return Checkpoint(
+        _from_host(restored, specs, treedef), int(meta["updates_done"]), rows, meta["timing"], host
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Any task: chunks of eval_every updates, metrics to CSV, outputs written atomically
+# ---------------------------------------------------------------------------------------------
 def run(
     config: TrainConfig,
     out: str | Path | None = None,
     *,
+    resume: bool = False,
     progress: Callable[[dict, int], None] | None = None,
 ) -> RunResult:
     """Train, evaluating every `eval_every` updates; `progress(last_metrics, n_updates)` after each
-    chunk. With `out`, writes config.json, metrics.csv, policy.npz and learning_curve.png there."""
+    chunk. With `out`, writes config.json, metrics.csv, timing.csv, policy.npz, summary.json and
+    learning_curve.png there, and `checkpoint.npz` after every chunk (kept at the end).
+
+    `resume=True` continues from `out/checkpoint.npz` when there is one (a finished run's
+    checkpoint resumes to no work and rewrites the same outputs); a checkpoint written with another
+    config raises CheckpointError. Without `resume` an old checkpoint there is deleted first.
+
+    After every chunk the state goes through host memory, as a resume restores it, so a run killed
+    and resumed feeds the next chunk exactly what an uninterrupted run does: the final parameters
+    and metrics.csv are bit-identical (wall time lives in timing.csv, not metrics.csv)."""
     task = config.make_task()
     config = resolve(config, task)
     algo = make_algorithm(config, task)
     key = jax.random.PRNGKey(config.seed)
     start = time.perf_counter()
+    ckpt = Path(out) / CHECKPOINT if out is not None else None
+    state = jax.jit(algo.init)(key) if algo.pure else algo.init(key)
     rows: list[dict] = []
+    timing: list[dict] = []
+    done, before = 0, 0.0
+    if ckpt is not None and resume and ckpt.exists():
+        restored = load_checkpoint(ckpt, config, state)
+        state, done, rows, timing = (
+            restored.state,
+            restored.updates_done,
+            restored.rows,
+            restored.timing,
+        )
+        before = timing[-1]["wall_time"] if timing else 0.0
+        if restored.host is not None and algo.load_host is not None:
+            algo.load_host(restored.host)
+    elif ckpt is not None:
+        ckpt.unlink(missing_ok=True)  # a fresh start never resumes a stale checkpoint later
+    resumed_from = done
+    die_after = int(os.environ.get(DIE_AFTER_CHUNK_ENV, "0") or 0)
+
     if algo.pure:
         step = _with_eval(algo, config, task)
         chunk_fns = {}
@@ -311,43 +519,53 @@ def run(
                 chunk_fns[length] = jax.jit(
                     lambda s, f: jax.lax.scan(step, s, f + jnp.arange(length))
                 )
-            return chunk_fns[length](state, first)
-
-        state = jax.jit(algo.init)(key)
-        for first in range(0, algo.n_updates, config.eval_every):
-            length = min(config.eval_every, algo.n_updates - first)
-            state, metrics = run_chunk(state, jnp.int32(first), length)
+            state, metrics = chunk_fns[length](state, jnp.int32(first))
             metrics = jax.device_get(metrics)
-            wall = time.perf_counter() - start
-            for j in range(length):
-                rows.append({k: float(v[j]) for k, v in metrics.items()} | {"wall_time": wall})
-            if progress is not None:
-                progress(rows[-1], algo.n_updates)
+            return state, [{k: float(v[j]) for k, v in metrics.items()} for j in range(length)]
+
     else:
         nets = common.make_networks(task, config)
-        state = algo.init(key)
-        for i in range(algo.n_updates):
-            state, metrics = algo.step(state, i)
-            row = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            progress_frac = (i + 1) / algo.n_updates
-            sig = np.asarray(algo.sigma(state, progress_frac))
-            det = sto = math.nan
-            if (i + 1) % config.eval_every == 0 or i + 1 == algo.n_updates:
-                det, sto = common.evaluate_native(task, nets, config, algo.theta(state), sig)
-            row |= {
-                "update": float(i + 1),
-                "env_steps": float((i + 1) * algo.steps_per_update),
-                "sigma": float(sig.mean()),
-                "eval_deterministic": det,
-                "eval_stochastic": sto,
-                "wall_time": time.perf_counter() - start,
-            }
-            rows.append(row)
-            if progress is not None and (math.isfinite(det) or i + 1 == algo.n_updates):
-                progress(row, algo.n_updates)
-    seconds = time.perf_counter() - start
+
+        def run_chunk(state, first, length):
+            chunk_rows = []
+            for i in range(first, first + length):
+                state, metrics = algo.step(state, i)
+                row = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                progress_frac = (i + 1) / algo.n_updates
+                sig = np.asarray(algo.sigma(state, progress_frac))
+                det = sto = math.nan
+                if (i + 1) % config.eval_every == 0 or i + 1 == algo.n_updates:
+                    det, sto = common.evaluate_native(task, nets, config, algo.theta(state), sig)
+                row |= {
+                    "update": float(i + 1),
+                    "env_steps": float((i + 1) * algo.steps_per_update),
+                    "sigma": float(sig.mean()),
+                    "eval_deterministic": det,
+                    "eval_stochastic": sto,
+                }
+                chunk_rows.append(row)
+            return state, chunk_rows
+
+    for first in range(done, algo.n_updates, config.eval_every):
+        length = min(config.eval_every, algo.n_updates - first)
+        state, chunk_rows = run_chunk(state, first, length)
+        rows += chunk_rows
+        timing.append({"update": first + length, "wall_time": before + time.perf_counter() - start})
+        arrays, specs, treedef = _to_host(state)
+        if ckpt is not None:
+            save_checkpoint(
+                ckpt, config, arrays, specs, treedef, first + length, rows, timing, algo.save_host()
+            )
+            if die_after and -(-(first + length) // config.eval_every) == die_after:
+                os.kill(os.getpid(), signal.SIGKILL)  # the test hook above
+        # The next chunk starts from the host copy, exactly as a resumed run does.
+        state = _from_host(arrays, specs, treedef)
+        if progress is not None:
+            progress(rows[-1], algo.n_updates)
+    seconds = before + time.perf_counter() - start
     theta = np.asarray(algo.theta(state), np.float32)
-    result = RunResult(config, rows, theta, seconds, algo.n_updates * algo.steps_per_update, None)
+    steps = algo.n_updates * algo.steps_per_update
+    result = RunResult(config, rows, theta, seconds, steps, None, timing, resumed_from)
     if out is not None:
         result.out = write_outputs(result, task, Path(out))
     return result
@@ -370,6 +588,14 @@ def write_outputs(result: RunResult, task: Task, out: Path) -> Path:
                 writer.writerow({k: row.get(k, math.nan) for k in METRICS})
 
     atomic_write(out / "metrics.csv", write_csv)
+
+    def write_timing(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["update", "wall_time"], extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(result.timing)
+
+    atomic_write(out / "timing.csv", write_timing)
     nets = common.make_networks(task, config)
     save_policy(out / "policy.npz", nets.actor, result.theta, task.name)
     summary = {
