@@ -172,16 +172,11 @@ CLI_ROWS = [
     (["train", "--config", "{d}/missing.json"], ["config", "missing.json", "not found"]),
 ]
 
-XFAIL = {  # rows the train command cannot pass until training/ itself changes (not ours to edit)
-    ("train", "--algo", "ppoo"): "training.config names no nearest algorithm",
-    ("train", "--kernel", "gausian"): "training.config names no nearest kernel",
-    ("train", "--sigma-mode", "fixd"): "training.config names no nearest σ mode",
-}
 CLI_ROWS += [
-    pytest.param(list(k), [k[1][2:], k[2]] + ([] if k[1] == "--out" else ["did you mean"]),
-                 marks=pytest.mark.xfail(reason=why, strict=True))
-    for k, why in XFAIL.items()
-]  # fmt: skip
+    (["train", "--algo", "ppoo"], ["algo", "ppoo", "did you mean 'ppo'"]),
+    (["train", "--kernel", "gausian"], ["kernel", "gausian", "did you mean 'gaussian'"]),
+    (["train", "--sigma-mode", "fixd"], ["sigma-mode", "fixd", "did you mean 'fixed'"]),
+]
 
 OUT_COMMANDS = {"landscape", "sweep", "train", "reproduce", "roughness", "heat", "backward",
                 "uncertainty"}  # fmt: skip
@@ -296,20 +291,14 @@ def _api_rows():
          ["policy", "/no/such/p.npz"]),
         ("default_config option", lambda *_: training.default_config("pendulum", sgma=0.3),
          ["sgma", "'sigma'"]),
-    ]  # fmt: skip
-    xfail = [
         ("default_config task", lambda *_: training.default_config("pendulm"),
-         ["task", "pendulm"]),
+         ["task", "pendulm", "'pendulum'"]),
         ("default_config algo", lambda *_: training.default_config("pendulum", "ppoo"),
-         ["algo", "ppoo"]),
+         ["algo", "ppoo", "'ppo'"]),
         ("default_config sigma", lambda *_: training.default_config("pendulum", sigma=-1.0),
          ["sigma", "-1"]),
     ]  # fmt: skip
-    reason = "default_config does not validate (training/ is not ours to edit in this change)"
-    return [pytest.param(*r, id=r[0]) for r in rows] + [
-        pytest.param(*r, id=r[0], marks=pytest.mark.xfail(reason=reason, strict=True))
-        for r in xfail
-    ]
+    return [pytest.param(*r, id=r[0]) for r in rows]
 
 
 @pytest.mark.parametrize("name, call, needles", _api_rows())

@@ -132,13 +132,19 @@ def names() -> list[str]:
     return list(_BUILDERS)
 
 
+def check_name(name: str) -> None:
+    """Refuse an unknown built-in task name (with the nearest one) without building anything;
+    `gym:` names are checked when the env is made."""
+    if not name.startswith("gym:") and name not in _BUILDERS:
+        hint = did_you_mean(name, names())
+        raise TaskError(f"task: unknown task {name!r}{hint}; known: {', '.join(names())}")
+
+
 def make(name: str, **params) -> Task:
     """Build a task by name; `gym:ENV_ID` wraps a Gymnasium env (see `from_gymnasium`)."""
     if name.startswith("gym:"):
         return from_gymnasium(name[4:], **params)
-    if name not in _BUILDERS:
-        hint = did_you_mean(name, names())
-        raise TaskError(f"task: unknown task {name!r}{hint}; known: {', '.join(names())}")
+    check_name(name)
     if name == "double_pendulum" and params.get("actuated", "both") not in double_pendulum.ACTUATED:
         raise TaskError(
             f"actuated: must be one of {', '.join(double_pendulum.ACTUATED)}, "

@@ -73,14 +73,18 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise ConfigError naming the first bad field."""
-        if self.algo not in ALGOS:
-            raise ConfigError(f"algo: must be one of {', '.join(ALGOS)}, got {self.algo!r}")
-        if self.sigma_mode not in SIGMA_MODES:
-            raise ConfigError(
-                f"sigma-mode: must be one of {', '.join(SIGMA_MODES)}, got {self.sigma_mode!r}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule: must be linear or exponential, got {self.schedule!r}")
+        from mollify.names import did_you_mean
+
+        for name, value, choices in (
+            ("algo", self.algo, ALGOS),
+            ("sigma-mode", self.sigma_mode, SIGMA_MODES),
+            ("schedule", self.schedule, SCHEDULES),
+        ):
+            if value not in choices:
+                raise ConfigError(
+                    f"{name}: unknown value {value!r}{did_you_mean(value, choices)}; "
+                    f"choose from {', '.join(choices)}"
+                )
         for name in ("sigma", "sigma_final", "sigma_floor", "lr", "es_sigma", "max_kl"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -88,7 +92,10 @@ class TrainConfig:
         from mollify.noise import KERNELS
 
         if self.kernel not in KERNELS:
-            raise ConfigError(f"kernel: must be one of {', '.join(KERNELS)}, got {self.kernel!r}")
+            raise ConfigError(
+                f"kernel: unknown kernel {self.kernel!r}{did_you_mean(self.kernel, KERNELS)}; "
+                f"choose from {', '.join(KERNELS)}"
+            )
         if self.algo != "es" and self.kernel not in PG_KERNELS:
             raise ConfigError(
                 f"kernel: {self.kernel!r} cannot be used by policy-gradient algorithms (its score "
@@ -148,7 +155,8 @@ ALGO_DEFAULTS: dict[str, dict] = {
 
 
 def default_config(task: str, algo: str = "ppo", **overrides) -> TrainConfig:
-    """Dataclass defaults, then the task's row, then the algorithm's, then `overrides`."""
+    """Dataclass defaults, then the task's row, then the algorithm's, then `overrides`; validated
+    (a bad name or value raises ConfigError naming the field) before anything is built."""
     base = TASK_DEFAULTS.get(task, {}) | ALGO_DEFAULTS.get(algo, {})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in overrides:
@@ -156,7 +164,10 @@ def default_config(task: str, algo: str = "ppo", **overrides) -> TrainConfig:
             from mollify.names import did_you_mean
 
             raise ConfigError(f"{key}: unknown training option{did_you_mean(key, known)}")
-    return TrainConfig(**(base | {"task": task, "algo": algo} | overrides))
+    from mollify import tasks
+
+    tasks.check_name(task)
+    return TrainConfig(**(base | {"task": task, "algo": algo} | overrides)).validate()
 
 
 def load_config_file(path: str | Path) -> dict:
