@@ -50,16 +50,21 @@ def prepare_output_dir(
             f"{field}: {str(path)!r} already exists and is not empty; "
             "pass --resume to continue it or --force to overwrite it"
         )
+    _probe_writable(path, path, field)
+    return path
+
+
+def _probe_writable(folder: Path, target: Path, field: str) -> None:
+    """Create `folder` and write (then remove) a file in it; OutputDirError names `target`."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         raise OutputDirError(
-            f"{field}: cannot write to {str(path)!r} ({_why(path, exc)})"
+            f"{field}: cannot write to {str(target)!r} ({_why(target, exc)})"
         ) from None
-    return path
 
 
 def check_output_file(path: str | os.PathLike, field: str) -> Path:
@@ -67,15 +72,7 @@ def check_output_file(path: str | os.PathLike, field: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputDirError(f"{field}: {str(path)!r} is a directory, not a file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=".write-probe.")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputDirError(
-            f"{field}: cannot write to {str(path)!r} ({_why(path, exc)})"
-        ) from None
+    _probe_writable(path.parent, path, field)
     return path
 
 
