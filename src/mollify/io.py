@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Callable
@@ -25,6 +26,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_write_csv(
+    path: str | os.PathLike, fieldnames, rows, missing: object = float("nan")
+) -> Path:
+    """A CSV of `rows` (dicts) with these columns, in order; absent keys are written as `missing`,
+    keys outside `fieldnames` are left out."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(
+                fh, fieldnames=list(fieldnames), restval=missing, extrasaction="ignore"
+            )
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)
 
 
 class OutputDirError(ValueError):

@@ -378,18 +378,10 @@ def collect_rows(spec: SweepSpec, out: Path) -> list[dict]:
 
 def write_summary(spec: SweepSpec, out: Path) -> Path:
     from mollify import stats
-    from mollify.io import atomic_write, atomic_write_text
+    from mollify.io import atomic_write_csv, atomic_write_text
 
     rows = collect_rows(spec, out)
-
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(SUMMARY_FIELDS))
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: row[k] for k in SUMMARY_FIELDS})
-
-    path = atomic_write(out / "summary.csv", write)
+    path = atomic_write_csv(out / "summary.csv", SUMMARY_FIELDS, rows)
     atomic_write_text(out / "stats.json", json.dumps(stats.analyse(rows), indent=2) + "\n")
     return path
 

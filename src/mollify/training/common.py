@@ -218,10 +218,12 @@ def normalize_rewards(rn: RewardNorm, traj: Transition, gamma: float):
     return rn, traj._replace(reward=traj.reward / jnp.sqrt(rn.var + 1e-8))
 
 
-def minibatch_epochs(grad_fn, optimizer, params, opt_state, batch, config: TrainConfig, key, *args):
-    """`update_epochs` passes of Adam steps over `n_minibatches` shuffled minibatches of a flat
-    batch; `grad_fn(params, minibatch, *args) -> ((loss, diag), grads)`. Returns (params,
-    opt_state, diags stacked over epochs × minibatches, grad_norm included)."""
+def minibatch_epochs(
+    grad_fn, optimizer, params, opt_state, batch, config: TrainConfig, key, *args, epochs=None
+):
+    """`epochs` (default `update_epochs`) passes of Adam steps over `n_minibatches` shuffled
+    minibatches of a flat batch; `grad_fn(params, minibatch, *args) -> ((loss, diag), grads)`.
+    Returns (params, opt_state, diags stacked over epochs × minibatches, grad_norm included)."""
     n = jax.tree.leaves(batch)[0].shape[0]
 
     def epoch(carry, k):
@@ -240,7 +242,7 @@ def minibatch_epochs(grad_fn, optimizer, params, opt_state, batch, config: Train
 
         return jax.lax.scan(minibatch, carry, shuffled)
 
-    keys = jax.random.split(key, config.update_epochs)
+    keys = jax.random.split(key, config.update_epochs if epochs is None else epochs)
     (params, opt_state), diags = jax.lax.scan(epoch, (params, opt_state), keys)
     return params, opt_state, diags
 

@@ -210,7 +210,10 @@ def make_update(nets: common.Networks, config: TrainConfig, optimizer: Optimizer
     """(params, opt_state, traj, last_value, progress, key) -> (params, opt_state, metrics)."""
 
     def value_loss(critic, mb: Batch):
-        return 0.5 * ((common.value(nets, critic, mb.obs) - mb.ret) ** 2).mean()
+        loss = 0.5 * ((common.value(nets, critic, mb.obs) - mb.ret) ** 2).mean()
+        return loss, {"value_loss": loss}
+
+    critic_grad = jax.value_and_grad(value_loss, has_aux=True)
 
     def update(params, opt_state: NPGState, traj, last_value, progress, key):
         adv, ret = common.gae(traj, last_value, config.gamma, config.gae_lambda)
@@ -223,24 +226,10 @@ def make_update(nets: common.Networks, config: TrainConfig, optimizer: Optimizer
         new_params = params | phi
 
         # Critic: vf_iters epochs of minibatch Adam on the returns (from the old critic's GAE).
-        def epoch(carry, k):
-            perm = jax.random.permutation(k, n) if config.n_minibatches > 1 else jnp.arange(n)
-            shuffled = jax.tree.map(
-                lambda x: x[perm].reshape(config.n_minibatches, -1, *x.shape[1:]), batch
-            )
-
-            def minibatch(carry, mb):
-                critic, state = carry
-                loss, grads = jax.value_and_grad(value_loss)(critic, mb)
-                updates, state = optimizer.critic.update(grads, state, critic)
-                return (optax.apply_updates(critic, updates), state), loss
-
-            return jax.lax.scan(minibatch, carry, shuffled)
-
-        keys = jax.random.split(key, config.vf_iters)
-        (critic, critic_state), v_losses = jax.lax.scan(
-            epoch, (params["critic"], opt_state.critic), keys
-        )
+        critic, critic_state, diags = common.minibatch_epochs(
+            critic_grad, optimizer.critic, params["critic"], opt_state.critic, batch, config, key,
+            epochs=config.vf_iters,
+        )  # fmt: skip
         new_params["critic"] = critic
 
         _, std = distribution(phi, new_params, batch.obs, nets, config, half, progress)
@@ -250,7 +239,7 @@ def make_update(nets: common.Networks, config: TrainConfig, optimizer: Optimizer
             "approx_kl": diag["kl"],
             "clip_fraction": jnp.float32(0.0),
             "policy_loss": -diag["surrogate"],
-            "value_loss": v_losses.mean(),
+            "value_loss": diags["value_loss"].mean(),
             "grad_norm": diag["grad_norm"],
             "nan_skips": (critic_state.total_notfinite + skips).astype(jnp.float32),
         }

@@ -11,7 +11,6 @@ collection in `common`; ES scores perturbed parameter vectors instead.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -573,29 +572,15 @@ def run(
 
 def write_outputs(result: RunResult, task: Task, out: Path) -> Path:
     from mollify import figures
-    from mollify.io import atomic_write, atomic_write_text
+    from mollify.io import atomic_write_csv, atomic_write_text
     from mollify.policies import save_policy
 
     out.mkdir(parents=True, exist_ok=True)
     config = result.config
     atomic_write_text(out / "config.json", config.to_json() + "\n")
 
-    def write_csv(tmp: Path) -> None:
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(METRICS), extrasaction="ignore")
-            writer.writeheader()
-            for row in result.metrics:
-                writer.writerow({k: row.get(k, math.nan) for k in METRICS})
-
-    atomic_write(out / "metrics.csv", write_csv)
-
-    def write_timing(tmp: Path) -> None:
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["update", "wall_time"], extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(result.timing)
-
-    atomic_write(out / "timing.csv", write_timing)
+    atomic_write_csv(out / "metrics.csv", METRICS, result.metrics)
+    atomic_write_csv(out / "timing.csv", ("update", "wall_time"), result.timing)
     nets = common.make_networks(task, config)
     save_policy(out / "policy.npz", nets.actor, result.theta, task.name)
     summary = {
