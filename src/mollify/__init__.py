@@ -1,17 +1,18 @@
 """mollify: measure how a Gaussian policy mollifies a rough policy landscape.
 
-Importing mollify exposes one JAX CPU device per core (unless JAX is already running or the user set
-XLA_FLAGS) and registers the Gymnasium ids `mollify/Pendulum-v0`, `mollify/DoublePendulum-v0`,
-`mollify/PlanarQuadrotor-v0` and `mollify/HopperStand-v0`.
+Importing mollify exposes one JAX CPU device per core it may use (`mollify.host`; unless JAX is
+already running or the user's XLA_FLAGS set a device count) and registers the Gymnasium ids
+`mollify/Pendulum-v0`, `mollify/DoublePendulum-v0`, `mollify/PlanarQuadrotor-v0` and
+`mollify/HopperStand-v0`.
 """
 
 import os as _os
 
 _os.environ.setdefault("MUJOCO_GL", "disable")  # no rendering needed; avoids GL probing on import
 
-from mollify.evaluation import configure_host_devices as _configure_host_devices
+from mollify.host import configure_jax as _configure_jax
 
-_configure_host_devices()
+_configure_jax()
 
 from mollify import tasks  # noqa: E402
 from mollify.evaluation import EvalResult, evaluate  # noqa: E402

@@ -16,6 +16,7 @@ import numpy as np
 
 from mollify import tasks
 from mollify.evaluation import evaluate
+from mollify.host import usable_cpus
 from mollify.policies import make_policy
 
 
@@ -36,7 +37,7 @@ def _torch_gymnasium_rate(policy, thetas, horizon: int) -> float:
     import gymnasium as gym
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cpus())
     n = thetas.shape[0]
     layers = [
         (torch.from_numpy(np.array(w)), torch.from_numpy(np.array(b)[:, None, :]))
@@ -286,7 +287,7 @@ def ppo_training(steps: int, seeds: int) -> dict:
         }
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cpus())
     kwargs = {k: v for k, v in SB3_PENDULUM_PPO.items() if k != "n_envs"}
     sb3_returns, sb3_seconds = [], 0.0
     for seed in range(seeds):
@@ -313,6 +314,8 @@ def run_bench(quick: bool = False) -> dict:
     return {
         "machine": {
             "cpu_count": os.cpu_count(),
+            "usable_cpus": usable_cpus(),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "processor": platform.processor() or platform.machine(),
             "jax_devices": [str(d) for d in jax.devices()],
             "python": platform.python_version(),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -351,17 +350,3 @@ def evaluate(
         env_steps=int(simulated),
         seconds=time.perf_counter() - start,
     )
-
-
-def configure_host_devices() -> None:
-    """Expose each CPU core as a JAX device (before JAX starts) so batches split across cores.
-
-    Respects a user's own XLA_FLAGS/JAX settings and does nothing once JAX's backend is running.
-    """
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return
-    n = int(os.environ.get("MOLLIFY_CPU_DEVICES", os.cpu_count() or 1))
-    try:
-        jax.config.update("jax_num_cpu_devices", n)
-    except Exception:  # backend already initialised, or an older JAX: keep what is there
-        pass

@@ -98,12 +98,36 @@ class Policy:
         keys = jax.random.split(key, n_layers)
         for i, ((n_in, n_out), _) in enumerate(self.layer_shapes):
             gain = 1.0 if i == n_layers - 1 else float(np.sqrt(2.0))
-            w = jax.nn.initializers.orthogonal(gain)(keys[i], (n_in, n_out), jnp.float32)
+            w = orthogonal_matrix(keys[i], n_in, n_out, gain)
             parts += [w.ravel(), jnp.zeros(n_out, jnp.float32)]
         return jnp.concatenate(parts)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def orthogonal_matrix(key: jax.Array, n_in: int, n_out: int, gain: float) -> jax.Array:
+    """`jax.nn.initializers.orthogonal(gain)` of shape (n_in, n_out), one LAPACK QR at a time.
+
+    Why not plain vmap: jaxlib's CPU QR splits a batch of matrices over XLA's intra-op thread pool
+    and waits for the pieces on a thread of that same pool. Two such QRs running at once (the
+    layers of a vmapped init are independent) occupy both threads of a 2-core machine and wait
+    forever at 0 % CPU (native stacks: two `tf_XLAEigen` threads in `OrthogonalQr` ->
+    `ParallelBatchMap` -> `BlockingCounter::Wait`). A single matrix is factorised inline, so under
+    vmap we loop over the batch instead; the numbers are those of the unbatched call.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def draw(k):
+        return jax.nn.initializers.orthogonal(gain)(k, (n_in, n_out), jnp.float32)
+
+    @draw.def_vmap
+    def _one_at_a_time(axis_size, in_batched, k):
+        if not in_batched[0]:
+            return draw(k), False
+        return jax.lax.map(draw, k), True
+
+    return draw(key)
 
 
 def make_policy(task, kind: str = "mlp", hidden: tuple[int, ...] = (64, 64), squash=None) -> Policy:

@@ -2,9 +2,9 @@
 directory, resumable, on the local machine or a Ray cluster.
 
 A sweep is cut into *cells* (one task, algorithm, kernel, σ-mode and σ; all its seeds). A cell is
-the unit of work for every engine: pure-JAX tasks train all the cell's seeds as one vmapped
-program, the hopper runs them one by one, and the local and Ray engines call the same `run_cell`,
-so a seed's numbers do not depend on the engine. Each seed's directory is written to a temp
+the unit of work for every engine: pure-JAX tasks compile one program per cell and run it seed by
+seed, the hopper runs `run()` per seed, and the local and Ray engines call the same `run_cell`, so
+a seed's numbers depend neither on the engine nor on which seeds share the cell. Each seed's directory is written to a temp
 directory and renamed into place; a rerun skips seeds whose directory exists and redoes the rest.
 For ES the sweep's σ is the parameter-space smoothing std (`es_sigma`), its mollifier.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mollify.host import usable_cpus
 from mollify.training.config import ALGOS, SIGMA_MODES, ConfigError, default_config
 
 SUMMARY_FIELDS = (
@@ -340,7 +341,7 @@ def _run_ray(work, out: Path, address: str | None, note) -> None:
     started_here = not ray.is_initialized()
     if started_here:
         if address is None:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=usable_cpus(), include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
     try:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
+
+from mollify.host import usable_cpus
 
 _EXTRA_SENSORS = """
     <framepos name="mollify_torso_com" objtype="body" objname="torso"/>
@@ -83,7 +84,7 @@ class HopperPhysics:
         self.n_substeps = round(params.control_timestep / self.model.opt.timestep)
         if not math.isclose(self.n_substeps * self.model.opt.timestep, params.control_timestep):
             raise ValueError("control_timestep must be a multiple of the physics timestep 0.005")
-        self.threads = params.threads or os.cpu_count() or 1
+        self.threads = params.threads or usable_cpus()
         self.state_spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
         self.state_size = mujoco.mj_stateSize(self.model, self.state_spec)
         nq, nv = self.model.nq, self.model.nv
