@@ -44,6 +44,16 @@ def test_usable_cpus_is_affinity_capped_by_quota(monkeypatch):
     assert host.usable_cpus() == 5
 
 
+@pytest.mark.parametrize("raw", ["abc", "0", "-2", ""])
+def test_bad_cpu_override_is_named_and_ignored(monkeypatch, capsys, raw):
+    monkeypatch.setenv("MOLLIFY_CPUS", raw)
+    monkeypatch.setattr(host.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(host, "cgroup_cpu_quota", lambda: None)
+    assert host.usable_cpus() == 3
+    err = capsys.readouterr().err.strip()
+    assert err == f"mollify: MOLLIFY_CPUS: must be a positive integer, got {raw!r}; ignored"
+
+
 def test_vmapped_init_is_bitwise_the_unbatched_init():
     policy = make_policy(tasks.make("planar_quadrotor"))
     keys = jax.random.split(jax.random.PRNGKey(3), 4)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 
@@ -37,12 +38,29 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     return max(1, math.floor(quota_us / period_us))
 
 
+def env_count(name: str) -> int | None:
+    """A positive integer from environment variable `name`; None if unset. A bad value is named in
+    one line on stderr and ignored: this runs at import, where raising would leave no usable tool."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        print(f"mollify: {name}: must be a positive integer, got {raw!r}; ignored", file=sys.stderr)
+        return None
+    return value
+
+
 def usable_cpus() -> int:
     """Cores this process can actually run on: the affinity mask, capped by a cgroup quota.
 
     `MOLLIFY_CPUS` overrides it (for sharing a machine, or a test)."""
-    if "MOLLIFY_CPUS" in os.environ:
-        return max(1, int(os.environ["MOLLIFY_CPUS"]))
+    override = env_count("MOLLIFY_CPUS")
+    if override is not None:
+        return override
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -61,7 +79,7 @@ def configure_jax() -> None:
         return
     import jax
 
-    n = int(os.environ.get("MOLLIFY_CPU_DEVICES", usable_cpus()))
+    n = env_count("MOLLIFY_CPU_DEVICES") or usable_cpus()
     try:
         jax.config.update("jax_num_cpu_devices", n)
     except Exception:  # backend already initialised, or an older JAX: keep what is there
