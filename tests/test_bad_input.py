@@ -229,8 +229,8 @@ def pendulum():
 
 def _api_rows():
     import mollify
-    from mollify import landscape as land
     from mollify import training
+    from mollify.instruments import landscape as land
 
     quad = lambda x: (np.asarray(x) ** 2).sum(axis=-1)  # noqa: E731
     grid = np.linspace(-1, 1, 5)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mollify import sweep
 from mollify.cli import app
+from mollify.study import sweep
 
 SWEEP = ["sweep", "--tasks", "pendulum", "--algos", "ppo", "--sigmas", "0.1,0.3", "--seeds", "2",
          "--steps", "8192"]  # fmt: skip

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mollify import evaluate, make_policy, noise, tasks
-from mollify.evaluation import episode_keys, noise_table
+from mollify import evaluate, make_policy, tasks
+from mollify.core import noise
+from mollify.core.evaluation import episode_keys, noise_table
 
 
 def _policies(task, n, seed=0):
@@ -68,7 +69,7 @@ def test_discounting_and_sigma_zero_is_deterministic():
 
 
 def test_streams_blocks_and_pads_any_n(monkeypatch):
-    import mollify.evaluation as ev
+    import mollify.core.evaluation as ev
 
     task = tasks.make("pendulum", horizon=20)
     pol, thetas = _policies(task, 37)
@@ -132,7 +133,7 @@ def test_gymnasium_adapter_through_the_same_function():
     res = evaluate(task, pol, thetas, sigma=0.2, episodes=2, seed=0)
     assert res.undiscounted.shape == (2, 2) and np.all(np.isfinite(res.undiscounted))
     # Reference: one plain Gymnasium episode with the same reset seed and noise.
-    from mollify.evaluation import reset_seeds
+    from mollify.core.evaluation import reset_seeds
 
     seeds, table = reset_seeds(0, 2), noise_table(task, "gaussian", 0, 2)
     env = gym.make("MountainCarContinuous-v0")

@@ -6,7 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import mollify  # noqa: F401  (registers the ids)
-from mollify.gym_envs import GYM_IDS
+from mollify.tasks.gym_envs import GYM_IDS
 
 
 @pytest.mark.parametrize("env_id", sorted(GYM_IDS))

@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mollify import host, tasks
-from mollify.policies import make_policy
+from mollify import tasks
+from mollify.core.policies import make_policy
+from mollify.util import host
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from mollify import evaluate, make_policy, tasks
-from mollify.landscape import (
+from mollify.instruments.landscape import (
     LandscapeConfig,
     compute_landscape,
     grid_holder,

@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mollify import roughness, tasks
-from mollify.evaluation import reset_seeds
-from mollify.policies import Policy, make_policy
-from mollify.roughness import (
+from mollify import tasks
+from mollify.core.evaluation import reset_seeds
+from mollify.core.policies import Policy, make_policy
+from mollify.instruments import roughness
+from mollify.instruments.roughness import (
     holder_exponent,
     lyapunov_exponent,
     lyapunov_per_start,

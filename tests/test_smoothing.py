@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mollify import smoothing
-from mollify.noise import NoiseError
-from mollify.smoothing import (
+from mollify.core.noise import NoiseError
+from mollify.instruments import smoothing
+from mollify.instruments.smoothing import (
     HEISENBERG_BOUND,
     backward_heat,
     backward_heat_amplification,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mollify import stats, sweep
 from mollify.cli import app
+from mollify.study import stats, sweep
 from mollify.training import ConfigError
 
 runner = CliRunner()

@@ -6,8 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from mollify import make_policy, tasks, theory
-from mollify.evaluation import q_values
+from mollify import make_policy, tasks
+from mollify.core.evaluation import q_values
+from mollify.instruments import theory
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_q_values_clip_like_the_task_and_take_the_action_first(pendulum):
 def test_q_values_on_a_gymnasium_task_match_a_plain_loop():
     import gymnasium as gym
 
-    from mollify.evaluation import reset_seeds
+    from mollify.core.evaluation import reset_seeds
 
     task = tasks.make("gym:Pendulum-v1", horizon=10, gamma=0.9)
     policy = make_policy(task)
@@ -64,7 +65,7 @@ def test_stochastic_one_step_value_solves_the_heat_equation(heat_report):
 
 def test_heat_residual_catches_a_wrong_time_scale(heat_report):
     """Negative control: u(μ, 2t) is not a solution of u_t = ½u_μμ (it solves u_t = u_μμ)."""
-    from mollify import smoothing
+    from mollify.instruments import smoothing
 
     r = heat_report
     u_fast = theory.heat_from_table(r.profile, r.mu, 2 * r.t)

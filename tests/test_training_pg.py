@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from mollify.policies import Policy
+from mollify.core.policies import Policy
 from mollify.training import (
     ConfigError,
     TrainConfig,

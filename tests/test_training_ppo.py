@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mollify import load_policy, tasks
-from mollify.policies import Policy
+from mollify.core.policies import Policy
 from mollify.training import ConfigError, TrainConfig, common, default_config, make_train, ppo, run
 
 

@@ -10,17 +10,17 @@ import os as _os
 
 _os.environ.setdefault("MUJOCO_GL", "disable")  # no rendering needed; avoids GL probing on import
 
-from mollify.host import configure_jax as _configure_jax
+from mollify.util.host import configure_jax as _configure_jax
 
 _configure_jax()
 
 from mollify import tasks  # noqa: E402
-from mollify.evaluation import EvalResult, evaluate  # noqa: E402
-from mollify.gym_envs import register_envs as _register_envs  # noqa: E402
-from mollify.noise import KERNELS  # noqa: E402
-from mollify.policies import Policy, load_policy, make_policy, save_policy  # noqa: E402
-from mollify.roughness import HolderEstimate, holder_exponent, lyapunov_exponent  # noqa: E402
-from mollify.smoothing import heat_residual, heat_solution, smooth  # noqa: E402
+from mollify.core.evaluation import EvalResult, evaluate  # noqa: E402
+from mollify.core.noise import KERNELS  # noqa: E402
+from mollify.core.policies import Policy, load_policy, make_policy, save_policy  # noqa: E402
+from mollify.instruments.roughness import HolderEstimate, holder_exponent, lyapunov_exponent  # noqa: E402
+from mollify.instruments.smoothing import heat_residual, heat_solution, smooth  # noqa: E402
+from mollify.tasks.gym_envs import register_envs as _register_envs  # noqa: E402
 
 _register_envs()
 

@@ -74,8 +74,8 @@ def fail(message: str) -> None:
 
 
 def _input_errors():
-    from mollify.noise import NoiseError
-    from mollify.policies import PolicyError
+    from mollify.core.noise import NoiseError
+    from mollify.core.policies import PolicyError
     from mollify.tasks import TaskError
 
     return (TaskError, NoiseError, PolicyError, UsageFailure, ValueError)
@@ -90,7 +90,7 @@ def _load_task(name: str):
 def _load_policy(task, spec: str, seed: int):
     import jax
 
-    from mollify.policies import load_policy, make_policy
+    from mollify.core.policies import load_policy, make_policy
 
     if spec == "init":
         policy = make_policy(task)
@@ -138,10 +138,10 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Deterministic (σ = 0) and stochastic (σ) mean return of one policy, with 95 % CIs."""
-    from mollify import checks
-    from mollify.evaluation import check_memory
-    from mollify.evaluation import evaluate as run_eval
-    from mollify.noise import check_kernel, check_sigma
+    from mollify.core.evaluation import check_memory
+    from mollify.core.evaluation import evaluate as run_eval
+    from mollify.core.noise import check_kernel, check_sigma
+    from mollify.util import checks
 
     try:
         checks.count("episodes", episodes)
@@ -193,10 +193,10 @@ def bench(
     ),
 ) -> None:
     """Speed against what a user would use instead, measured side by side in this run."""
-    from mollify.bench import run_bench
+    from mollify.study.bench import run_bench
 
     if json_path is not None:
-        from mollify.io import check_output_file
+        from mollify.util.io import check_output_file
 
         try:
             check_output_file(json_path, "json")
@@ -205,7 +205,7 @@ def bench(
     result = run_bench(quick=quick)
     text = json.dumps(result, indent=2)
     if json_path is not None:
-        from mollify.io import atomic_write_text
+        from mollify.util.io import atomic_write_text
 
         atomic_write_text(json_path, text + "\n")
     typer.echo(text)
@@ -249,7 +249,7 @@ def _progress(description: str):
 
 
 def _write_json(path: Path, obj) -> None:
-    from mollify.io import atomic_write_text
+    from mollify.util.io import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
@@ -284,7 +284,7 @@ ForceOpt = Annotated[
 def _prepare_out(out: Path | None, resume: bool, force: bool, field: str = "out") -> None:
     """Refuse an output directory that exists (without --resume/--force) or cannot be written;
     raises OutputDirError. Called last in a command's checks, so a refused input leaves nothing."""
-    from mollify.io import prepare_output_dir
+    from mollify.util.io import prepare_output_dir
 
     if out is None:
         if resume and force:
@@ -325,7 +325,7 @@ def landscape(
     import time
 
     from mollify import figures
-    from mollify import landscape as land
+    from mollify.instruments import landscape as land
 
     try:
         config = land.LandscapeConfig(
@@ -416,7 +416,9 @@ def theory_heat(
     force: ForceOpt = False,
 ) -> None:
     """u(μ, t) = E Q(s, μ + √t ε) solves u_t = ½u_μμ: residual against |u_t|, plot of u over (μ, t)."""
-    from mollify import checks, figures, theory
+    from mollify import figures
+    from mollify.instruments import theory
+    from mollify.util import checks
 
     try:
         smin = checks.positive("sigma-min", sigma_min)
@@ -490,7 +492,9 @@ def theory_backward(
     force: ForceOpt = False,
 ) -> None:
     """Invert u(·, T) + δ back to Q(s, ·): per-frequency amplification against e^{Tξ²/2}."""
-    from mollify import checks, figures, theory
+    from mollify import figures
+    from mollify.instruments import theory
+    from mollify.util import checks
 
     try:
         checks.sigma_value("sigma", sigma, allow_zero=False)
@@ -553,8 +557,10 @@ def theory_uncertainty(
     force: ForceOpt = False,
 ) -> None:
     """Width w of the good region around θ*, J_σ(θ*) and J̃_σ(θ*) against σ, erasure σ, Heisenberg."""
-    from mollify import checks, figures, theory
-    from mollify.evaluation import check_memory
+    from mollify import figures
+    from mollify.core.evaluation import check_memory
+    from mollify.instruments import theory
+    from mollify.util import checks
 
     try:
         if not (0 < drop < 1):  # also refuses NaN
@@ -651,10 +657,10 @@ def roughness(
 ) -> None:
     """Hölder exponent α of J_σ at θ per σ, and the closed loop's Lyapunov exponent λ with the
     Hölder exponent −log γ / λ it predicts."""
-    from mollify import checks
-    from mollify import roughness as rough
-    from mollify.evaluation import check_memory
-    from mollify.evaluation import evaluate as run_eval
+    from mollify.core.evaluation import check_memory
+    from mollify.core.evaluation import evaluate as run_eval
+    from mollify.instruments import roughness as rough
+    from mollify.util import checks
 
     n_radii = 10
     try:
@@ -751,7 +757,7 @@ def train(
     """Train at a controlled σ; writes config.json, metrics.csv, timing.csv, policy.npz,
     summary.json, learning_curve.png, and checkpoint.npz after every evaluation (for --resume)."""
     from mollify import training
-    from mollify.io import OutputDirError, prepare_output_dir
+    from mollify.util.io import OutputDirError, prepare_output_dir
 
     try:
         options = training.config.load_config_file(config) if config is not None else {}
@@ -828,7 +834,7 @@ def _check_action_index(action_index: int, task) -> None:
 def _check_q_table_memory(task, n_actions: int, rows: int) -> None:
     """Q(s, ·) on n_actions actions: the action batch and returns (float64), the rollouts' states,
     and, for the heat table, `rows` μ values × n_actions Gaussian weights (three temporaries)."""
-    from mollify import checks
+    from mollify.util import checks
 
     per_action = 8 * (task.action_dim + 2) + 4 * task.obs_dim + 8 * 3 * rows
     checks.fits_in_memory(
@@ -837,7 +843,7 @@ def _check_q_table_memory(task, n_actions: int, rows: int) -> None:
 
 
 def _check_mc_memory(task, mc_samples: int) -> None:
-    from mollify import checks
+    from mollify.util import checks
 
     per_sample = 8 * (task.action_dim + 2) + 4 * task.obs_dim
     checks.fits_in_memory(
@@ -891,7 +897,7 @@ def sweep(
     ] = False,
 ) -> None:
     """Tasks × σ × seeds × algorithm × kernel × σ-mode; summary.csv and stats.json in OUT."""
-    from mollify import sweep as sweep_lib
+    from mollify.study import sweep as sweep_lib
     from mollify.training import ConfigError
 
     try:
@@ -961,7 +967,7 @@ def report(
     directory: Annotated[Path, typer.Argument(help="A directory of mollify results.")],
 ) -> None:
     """One self-contained report.html (figures embedded) and report.md from DIR's results."""
-    from mollify import report as report_lib
+    from mollify.study import report as report_lib
 
     try:
         html_path, md_path = report_lib.build(directory)
@@ -997,7 +1003,7 @@ def reproduce(
     ] = False,
 ) -> None:
     """The whole study: landscapes, theory checks, σ sweeps, kernels, then the report."""
-    from mollify.reproduce import run_study
+    from mollify.study.reproduce import run_study
 
     try:
         _prepare_out(out, resume, force)

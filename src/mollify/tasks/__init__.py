@@ -11,11 +11,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from mollify.names import did_you_mean
 from mollify.tasks import double_pendulum, pendulum, planar_quadrotor
 from mollify.tasks.base import JaxTask, Task, TaskError, replace_params
 from mollify.tasks.gymnasium_adapter import GymnasiumTask, from_gymnasium
 from mollify.tasks.hopper_stand import HopperPhysics, HopperStandParams
+from mollify.util.checks import did_you_mean
 
 __all__ = [
     "GymnasiumTask",

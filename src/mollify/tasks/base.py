@@ -115,7 +115,7 @@ def replace_params(params: Any, overrides: dict[str, Any], task_name: str) -> An
     """Apply `make(name, **params)` keyword overrides to a frozen params dataclass, naming bad keys."""
     import dataclasses
 
-    from mollify.names import did_you_mean
+    from mollify.util.checks import did_you_mean
 
     known = {f.name for f in dataclasses.fields(params)}
     for key in overrides:

@@ -40,7 +40,7 @@ def from_gymnasium(env_id: str, *, horizon: int | None = None, gamma: float = 0.
     import gymnasium as gym
 
     if ":" not in env_id and env_id not in gym.registry:  # "module:Env" imports first
-        from mollify.names import did_you_mean
+        from mollify.util.checks import did_you_mean
 
         hint = did_you_mean(env_id, gym.registry.keys())
         raise TaskError(

@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
 
-from mollify.host import usable_cpus
+from mollify.util.host import usable_cpus
 
 _EXTRA_SENSORS = """
     <framepos name="mollify_torso_com" objtype="body" objname="torso"/>

@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mollify import noise as noise_lib
-from mollify.evaluation import episode_keys, make_episode_fn
-from mollify.policies import Policy, make_policy
+from mollify.core import noise as noise_lib
+from mollify.core.evaluation import episode_keys, make_episode_fn
+from mollify.core.policies import Policy, make_policy
 from mollify.tasks import HopperTask, JaxTask, Task
 from mollify.training.config import TrainConfig
 
@@ -267,7 +267,7 @@ def make_jax_evaluator(task: JaxTask, nets: Networks, config: TrainConfig):
 
 
 def evaluate_native(task: Task, nets: Networks, config: TrainConfig, theta, sigma) -> tuple:
-    from mollify.evaluation import evaluate
+    from mollify.core.evaluation import evaluate
 
     kernel = config.kernel if config.algo != "es" else "gaussian"
     common = {"kernel": kernel, "episodes": config.eval_episodes, "seed": config.eval_seed}

@@ -73,7 +73,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise ConfigError naming the first bad field."""
-        from mollify.names import did_you_mean
+        from mollify.util.checks import did_you_mean
 
         for name, value, choices in (
             ("algo", self.algo, ALGOS),
@@ -89,7 +89,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name.replace('_', '-')}: must be a number > 0, got {value!r}")
-        from mollify.noise import KERNELS
+        from mollify.core.noise import KERNELS
 
         if self.kernel not in KERNELS:
             raise ConfigError(
@@ -161,7 +161,7 @@ def default_config(task: str, algo: str = "ppo", **overrides) -> TrainConfig:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in overrides:
         if key not in known:
-            from mollify.names import did_you_mean
+            from mollify.util.checks import did_you_mean
 
             raise ConfigError(f"{key}: unknown training option{did_you_mean(key, known)}")
     from mollify import tasks

@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mollify import noise as noise_lib
-from mollify.evaluation import evaluate, make_episode_fn
+from mollify.core import noise as noise_lib
+from mollify.core.evaluation import evaluate, make_episode_fn
 from mollify.tasks import HopperTask, JaxTask, Task
 from mollify.training import common
 from mollify.training.config import ConfigError, TrainConfig

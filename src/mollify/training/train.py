@@ -363,7 +363,7 @@ def save_checkpoint(
     host: dict | None = None,
 ) -> Path:
     """Write everything a resume needs into one .npz, atomically (temp file, then rename)."""
-    from mollify.io import atomic_write
+    from mollify.util.io import atomic_write
 
     columns = list(rows[0]) if rows else []
     table = np.array([[row[c] for c in columns] for row in rows], np.float64)
@@ -571,9 +571,9 @@ def run(
 
 
 def write_outputs(result: RunResult, task: Task, out: Path) -> Path:
-    from mollify import figures
-    from mollify.io import atomic_write_csv, atomic_write_text
-    from mollify.policies import save_policy
+    from mollify.core.policies import save_policy
+    from mollify.training import figures
+    from mollify.util.io import atomic_write_csv, atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     config = result.config

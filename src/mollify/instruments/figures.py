@@ -1,24 +1,13 @@
-"""Every PNG the instruments draw (matplotlib, no display needed), written atomically."""
+"""The instruments' PNGs: landscape slices, spectra, heat, backward heat, uncertainty."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from mollify.io import atomic_write
-
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
-    plt.close(fig)
-    return path
+from mollify.util.plotting import plt, save_figure
 
 
 def landscape(ds: xr.Dataset, path, holder: dict[float, float] | None = None) -> Path:
@@ -59,7 +48,7 @@ def landscape(ds: xr.Dataset, path, holder: dict[float, float] | None = None) ->
         ax.set_ylabel("J (discounted return)")
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def spectra(spec: xr.Dataset, path) -> Path:
@@ -91,7 +80,7 @@ def spectra(spec: xr.Dataset, path) -> Path:
     ax2.set_ylim(-10, 2)
     ax2.legend(fontsize=7)
     fig.suptitle(f"Power spectra of landscape slices ({spec.attrs.get('mode', '')} mode)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def heat(report, path) -> Path:
@@ -111,7 +100,7 @@ def heat(report, path) -> Path:
         f"Heat equation: max|u_t − ½u_μμ| = {report.max_abs_residual:.3g} vs "
         f"max|u_t| = {report.max_abs_u_t:.3g}"
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def backward(result, summary: dict, path) -> Path:
@@ -128,7 +117,7 @@ def backward(result, summary: dict, path) -> Path:
     ax.set_ylim(0.5, 1e16)
     ax.legend(fontsize=8)
     ax.set_title(f"Backward heat from T = {summary['T']:.3g}, δ = {summary['delta']:.1e}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def uncertainty(report, path) -> Path:
@@ -160,84 +149,4 @@ def uncertainty(report, path) -> Path:
     ax2.set_xlabel("σ")
     ax2.legend(fontsize=8)
     fig.suptitle("Uncertainty principle: the good region against the mollifier's width")
-    return _save(fig, path)
-
-
-def learning_curve(rows: list[dict], config, path) -> Path:
-    steps = np.array([r["env_steps"] for r in rows])
-    det = np.array([r["eval_deterministic"] for r in rows])
-    sto = np.array([r["eval_stochastic"] for r in rows])
-    sig = np.array([r["sigma"] for r in rows])
-    ok = np.isfinite(det)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax1.plot(steps[ok], det[ok], "o-", ms=3, label="deterministic (σ = 0)")
-    ax1.plot(steps[ok], sto[ok], "s-", ms=3, label="stochastic (current σ)")
-    ax1.set_xlabel("env steps")
-    ax1.set_ylabel("mean return (eval seeds)")
-    ax1.legend(fontsize=8)
-    ax2.plot(steps, sig)
-    ax2.set_xlabel("env steps")
-    ax2.set_ylabel("σ (relative)")
-    fig.suptitle(f"{config.algo} on {config.task}, σ mode {config.sigma_mode}, seed {config.seed}")
-    return _save(fig, path)
-
-
-def sigma_curves(entries: dict, task: str, path) -> Path:
-    """Final return against σ per (algorithm, kernel, σ-mode): deterministic solid, stochastic
-    dashed, shaded 95% bootstrap CI over seeds."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
-    for ax, kind in zip(axes, ("deterministic", "stochastic"), strict=True):
-        for name, entry in entries.items():
-            pts = entry[kind]["points"]
-            s = np.array([p["sigma"] for p in pts])
-            m = np.array([p["mean"] for p in pts])
-            lo = np.array([p["ci_low"] for p in pts])
-            hi = np.array([p["ci_high"] for p in pts])
-            label = " / ".join(name.split(" / ")[1:])
-            line = ax.plot(s, m, "o-" if kind == "deterministic" else "s--", label=label)[0]
-            ok = np.isfinite(lo) & np.isfinite(hi)
-            ax.fill_between(s[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.2)
-        ax.set_xscale("log")
-        ax.set_xlabel("σ")
-        ax.set_ylabel(f"final {kind} return")
-        ax.set_title(kind)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{task}: return against σ (mean, 95% CI over seeds)")
-    return _save(fig, path)
-
-
-def learning_curves_by_sigma(task_dir: Path, task: str, path) -> bool:
-    """Mean deterministic evaluation over seeds against env steps, one line per σ, one panel per
-    (algorithm, kernel, σ-mode). Returns False when there is nothing to draw."""
-    import csv
-
-    task_dir = Path(task_dir)
-    groups: dict[tuple[str, float], list[tuple[np.ndarray, np.ndarray]]] = {}
-    for metrics in sorted(task_dir.glob("*/*/*/sigma=*/seed=*/metrics.csv")):
-        rel = metrics.relative_to(task_dir).parts
-        variant, sigma = "/".join(rel[:3]), float(rel[3].split("=", 1)[1])
-        with metrics.open() as fh:
-            rows = [r for r in csv.DictReader(fh) if r["eval_deterministic"] not in ("nan", "")]
-        if rows:
-            steps = np.array([float(r["env_steps"]) for r in rows])
-            det = np.array([float(r["eval_deterministic"]) for r in rows])
-            groups.setdefault((variant, sigma), []).append((steps, det))
-    if not groups:
-        return False
-    variants = sorted({v for v, _ in groups})
-    fig, axes = plt.subplots(1, len(variants), figsize=(5.5 * len(variants), 3.8), squeeze=False)
-    for ax, variant in zip(axes[0], variants, strict=True):
-        for (v, sigma), runs in sorted(groups.items()):
-            if v != variant:
-                continue
-            n = min(len(r[0]) for r in runs)
-            steps = runs[0][0][:n]
-            mean = np.mean([r[1][:n] for r in runs], axis=0)
-            ax.plot(steps, mean, lw=1.2, label=f"σ = {sigma:g} ({len(runs)} seeds)")
-        ax.set_title(variant, fontsize=9)
-        ax.set_xlabel("env steps")
-        ax.set_ylabel("deterministic return")
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{task}: learning curves per σ")
-    _save(fig, path)
-    return True
+    return save_figure(fig, path)

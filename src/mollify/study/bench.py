@@ -15,9 +15,9 @@ import jax
 import numpy as np
 
 from mollify import tasks
-from mollify.evaluation import evaluate
-from mollify.host import usable_cpus
-from mollify.policies import make_policy
+from mollify.core.evaluation import evaluate
+from mollify.core.policies import make_policy
+from mollify.util.host import usable_cpus
 
 
 def _policies(task, n: int, seed: int = 0) -> tuple:
@@ -89,7 +89,7 @@ def hopper_rollouts(n_envs: int, horizon: int) -> dict:
     """Closed loop (batched policy between one `mujoco.rollout` call per control step) against
     `mujoco.rollout` replaying the very same controls open loop in one call: the physics is
     identical, so the ratio is what closing the loop costs."""
-    from mollify.evaluation import _native_actor
+    from mollify.core.evaluation import _native_actor
     from mollify.tasks.hopper_stand import run_closed_loop
 
     task = tasks.make("hopper_stand", horizon=horizon)

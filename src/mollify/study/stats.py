@@ -77,7 +77,7 @@ def sigma_curve(rows: list[dict], metric: str = "final_deterministic") -> dict:
 def analyse(rows: list[dict]) -> dict:
     """Per (task, algo, kernel, σ-mode) with at least two σ: the σ curves of the deterministic and
     stochastic final returns."""
-    from mollify.sweep import group
+    from mollify.study.sweep import group
 
     out = {}
     for key, members in group(rows, ("task", "algo", "kernel", "sigma_mode")).items():

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import ndtr
 
-from mollify.noise import NoiseError, check_kernel, check_sigma, sample
+from mollify.core.noise import NoiseError, check_kernel, check_sigma, sample
 
 __all__ = [
     "HEISENBERG_BOUND",

@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import ndtr
 
-from mollify import smoothing
-from mollify.evaluation import _batched_apply, episode_keys, evaluate, q_values
-from mollify.landscape import random_directions
-from mollify.policies import Policy
+from mollify.core.evaluation import _batched_apply, episode_keys, evaluate, q_values
+from mollify.core.policies import Policy
+from mollify.instruments import smoothing
+from mollify.instruments.landscape import random_directions
 from mollify.tasks import JaxTask, Task
 
 
@@ -66,11 +66,11 @@ def _policy_action_at_reset(task, policy, theta, seed) -> np.ndarray:
 
 
 def _reset_observation(task, seed) -> np.ndarray:
-    from mollify.evaluation import reset_seeds
+    from mollify.core.evaluation import reset_seeds
     from mollify.tasks import HopperTask
 
     if isinstance(task, JaxTask):
-        from mollify.evaluation import _split_episode_key
+        from mollify.core.evaluation import _split_episode_key
 
         obs, _ = task.reset(_split_episode_key(episode_keys(seed, 1)[0])[0])
         return np.asarray(obs, np.float64)

@@ -62,7 +62,8 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
     `io.prepare_output_dir`). With `resume` the sweeps keep the seeds they finished; without it
     every step recomputes (each step is passed --resume or --force, as its own output directory
     may already hold an earlier run's files)."""
-    from mollify import cli, report
+    from mollify import cli
+    from mollify.study import report
 
     study = STUDIES["quick" if quick else "full"]
     out.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mollify.host import usable_cpus
 from mollify.training.config import ALGOS, SIGMA_MODES, ConfigError, default_config
+from mollify.util.host import usable_cpus
 
 SUMMARY_FIELDS = (
     "task",
@@ -56,10 +56,10 @@ class SweepSpec:
     options: dict = field(default_factory=dict)  # TrainConfig overrides for every run
 
     def validate(self) -> SweepSpec:
-        from mollify import checks
         from mollify import tasks as task_lib
-        from mollify.names import did_you_mean
-        from mollify.noise import check_kernel
+        from mollify.core.noise import check_kernel
+        from mollify.util import checks
+        from mollify.util.checks import did_you_mean
 
         for name in ("tasks", "algos", "sigmas", "seeds", "kernels", "sigma_modes"):
             if not getattr(self, name):
@@ -149,7 +149,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     sigma_modes, steps (number or per-task table)) and an optional [options] table."""
     import re
 
-    from mollify.names import did_you_mean
+    from mollify.util.checks import did_you_mean
 
     path = Path(path)
     try:
@@ -362,7 +362,7 @@ def _run_ray(work, out: Path, address: str | None, note) -> None:
 
 
 def _write_spec(spec: SweepSpec, out: Path, command: str | None) -> None:
-    from mollify.io import atomic_write_text
+    from mollify.util.io import atomic_write_text
 
     data = dataclasses.asdict(spec) | {"command": command}
     atomic_write_text(out / "sweep.json", json.dumps(data, indent=2) + "\n")
@@ -379,8 +379,8 @@ def collect_rows(spec: SweepSpec, out: Path) -> list[dict]:
 
 
 def write_summary(spec: SweepSpec, out: Path) -> Path:
-    from mollify import stats
-    from mollify.io import atomic_write_csv, atomic_write_text
+    from mollify.study import stats
+    from mollify.util.io import atomic_write_csv, atomic_write_text
 
     rows = collect_rows(spec, out)
     path = atomic_write_csv(out / "summary.csv", SUMMARY_FIELDS, rows)

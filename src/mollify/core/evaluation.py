@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from mollify import noise as noise_lib
-from mollify.policies import Policy
+from mollify.core import noise as noise_lib
+from mollify.core.policies import Policy
 from mollify.tasks import GymnasiumTask, HopperTask, JaxTask, Task, gymnasium_adapter, hopper_stand
 
 # Rollouts batched per vmap call (policies × episodes); measured best on 2 cores at 128–512.
@@ -293,7 +293,7 @@ def memory_estimate(task: Task, n_policies: int, episodes: int) -> int:
 
 
 def check_memory(task: Task, n_policies: int, episodes: int, field: str = "episodes") -> None:
-    from mollify import checks
+    from mollify.util import checks
 
     checks.fits_in_memory(
         field,

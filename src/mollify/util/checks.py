@@ -6,10 +6,11 @@ shows the offending value, so the CLI can print it as `error: …` and exit with
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class InputError(ValueError):
@@ -88,3 +89,9 @@ def fits_in_memory(field: str, value, nbytes: float, what: str) -> None:
             f"{field}: {value} needs {what} ≈ {human_bytes(nbytes)}, more than this machine's "
             f"memory ({human_bytes(limit)}); reduce {field}"
         )
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the nearest valid name, or '' when none is close."""
+    near = difflib.get_close_matches(str(name), sorted(choices), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""

@@ -27,9 +27,9 @@ import jax
 import numpy as np
 import xarray as xr
 
-from mollify import noise as noise_lib
-from mollify.evaluation import evaluate
-from mollify.policies import Policy
+from mollify.core import noise as noise_lib
+from mollify.core.evaluation import evaluate
+from mollify.core.policies import Policy
 from mollify.tasks import Task
 
 MODES = ("action", "param")
@@ -56,8 +56,8 @@ class LandscapeConfig:
 
     def validate(self) -> LandscapeConfig:
         """Raise ValueError (checks.InputError) naming the first bad field and its value."""
-        from mollify import checks
-        from mollify.names import did_you_mean
+        from mollify.util import checks
+        from mollify.util.checks import did_you_mean
 
         if self.dims not in (1, 2):
             raise checks.InputError(f"dims: must be 1 or 2, got {self.dims}")
@@ -277,7 +277,7 @@ def _to_dataset(task, policy, theta0, directions, config, mean, stderr, undiscou
 
 def save_dataset(ds: xr.Dataset, path):
     """netCDF, written to a temp file and renamed (never half-written); returns the path."""
-    from mollify.io import atomic_write
+    from mollify.util.io import atomic_write
 
     return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
 

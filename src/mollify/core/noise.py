@@ -22,7 +22,7 @@ class NoiseError(ValueError):
 
 def check_kernel(kernel: str) -> str:
     if kernel not in KERNELS:
-        from mollify.names import did_you_mean
+        from mollify.util.checks import did_you_mean
 
         hint = did_you_mean(kernel, KERNELS)
         raise NoiseError(

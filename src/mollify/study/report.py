@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mollify import figures
-from mollify.io import atomic_write_text
+from mollify.study import figures
+from mollify.util.io import atomic_write_text
 
 
 @dataclass
@@ -197,7 +197,7 @@ def _theory_sections(root: Path, numbers: list[Number]) -> list[Section]:
 
 
 def _sweep_sections(root: Path, assets: Path, numbers: list[Number]) -> list[Section]:
-    from mollify import sweep as sweep_lib
+    from mollify.study import sweep as sweep_lib
 
     out = []
     for summary in sorted(root.rglob("summary.csv")):

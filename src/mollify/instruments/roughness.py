@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mollify.evaluation import episode_keys, reset_seeds
-from mollify.policies import Policy, PolicyError
+from mollify.core.evaluation import episode_keys, reset_seeds
+from mollify.core.policies import Policy, PolicyError
 from mollify.tasks import GymnasiumTask, HopperTask, JaxTask, Task, TaskError
 
 DEFAULT_RADII = np.geomspace(1e-3, 1e-1, 12)
@@ -87,7 +87,7 @@ def _slopes(log_r: np.ndarray, log_d: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def check_holder_memory(field: str, n_directions: int, n_radii: int, dim: int) -> None:
     """Refuse an `n_directions` whose probe points (float64, built whole, then copied into one
     batch) cannot fit in memory."""
-    from mollify import checks
+    from mollify.util import checks
 
     nbytes = 8 * 2 * (n_directions * n_radii + 1) * dim
     what = f"{n_directions} × {n_radii} radii × {dim} parameters of float64 probe points"
