@@ -28,7 +28,8 @@ from typer.testing import CliRunner
 from mollify import evaluate, make_policy, tasks
 from mollify.cli import app
 from mollify.training import common, default_config, make_algorithm, run
-from mollify.training.train import CHECKPOINT, DIE_AFTER_CHUNK_ENV, METRICS
+from mollify.training.checkpoint import CHECKPOINT
+from mollify.training.train import DIE_AFTER_CHUNK_ENV, METRICS
 
 runner = CliRunner()
 
@@ -373,7 +374,7 @@ def test_training_with_huge_action_noise_stays_finite():
 def test_checkpoint_round_trip_typed_keys_and_refusals(tmp_path):
     """save/load restore every leaf exactly (new-style typed keys via their key data) and refuse a
     state of another shape, another config, or a damaged file with one line."""
-    from mollify.training.train import (
+    from mollify.training.checkpoint import (
         CheckpointError,
         _to_host,
         load_checkpoint,

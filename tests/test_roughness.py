@@ -8,13 +8,13 @@ import pytest
 from mollify import tasks
 from mollify.core.evaluation import reset_seeds
 from mollify.core.policies import Policy, make_policy
-from mollify.instruments import roughness
-from mollify.instruments.roughness import (
-    holder_exponent,
+from mollify.instruments import lyapunov
+from mollify.instruments.lyapunov import (
     lyapunov_exponent,
     lyapunov_per_start,
     predicted_holder_exponent,
 )
+from mollify.instruments.roughness import holder_exponent
 from mollify.tasks.base import JaxTask, TaskError
 
 
@@ -273,7 +273,7 @@ def test_hopper_finite_difference_matches_a_free_twin_and_is_deterministic(monke
     again, _ = lyapunov_per_start(task, policy, theta, steps=40, discard=0, n_starts=2)
     np.testing.assert_array_equal(again, lam)
     # In the linear regime the twin's distance does not matter.
-    monkeypatch.setattr(roughness, "_FD_EPS", 1e-6)
+    monkeypatch.setattr(lyapunov, "_FD_EPS", 1e-6)
     wider, _ = lyapunov_per_start(task, policy, theta, steps=40, discard=0, n_starts=2)
     np.testing.assert_allclose(wider, lam, atol=1e-4)
     # Default transient: the first steps // 10 are propagated but not counted.

@@ -8,7 +8,7 @@ import pytest
 
 from mollify import make_policy, tasks
 from mollify.core.evaluation import q_values
-from mollify.instruments import theory
+from mollify.instruments import heat, uncertainty
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def pendulum():
 
 @pytest.fixture(scope="module")
 def heat_report(pendulum):
-    return theory.heat_experiment(*pendulum, n_t=41, mc_samples=1024)
+    return heat.heat_experiment(*pendulum, n_t=41, mc_samples=1024)
 
 
 def test_q_values_clip_like_the_task_and_take_the_action_first(pendulum):
@@ -68,13 +68,13 @@ def test_heat_residual_catches_a_wrong_time_scale(heat_report):
     from mollify.instruments import smoothing
 
     r = heat_report
-    u_fast = theory.heat_from_table(r.profile, r.mu, 2 * r.t)
+    u_fast = heat.heat_from_table(r.profile, r.mu, 2 * r.t)
     res = smoothing.heat_residual(u_fast, r.mu, r.t)
     assert np.abs(res).max() > 0.3 * np.abs(smoothing.heat_time_derivative(u_fast, r.mu, r.t)).max()
 
 
 def test_backward_heat_on_a_task_profile(heat_report):
-    res, summary = theory.backward_experiment(heat_report.profile, sigma=0.1, delta=1e-6)
+    res, summary = heat.backward_experiment(heat_report.profile, sigma=0.1, delta=1e-6)
     assert summary["n_valid_frequencies"] >= 5
     assert summary["max_rel_error_valid"] < 1e-6
     assert summary["max_predicted_valid"] > 1e3  # the check covers strong amplification
@@ -84,9 +84,11 @@ def test_backward_heat_on_a_task_profile(heat_report):
 
 def test_first_crossing_interpolates():
     x = np.array([0.0, 1.0, 2.0])
-    assert theory._first_crossing(x, np.array([10.0, 6.0, 2.0]), 4.0, True) == pytest.approx(1.5)
-    assert theory._first_crossing(x, np.array([10.0, 9.0, 8.0]), 4.0, True) == math.inf
-    assert theory._first_crossing(x, np.array([-10.0, -6.0, -2.0]), -4.0, False) == 1.5
+    assert uncertainty._first_crossing(x, np.array([10.0, 6.0, 2.0]), 4.0, True) == pytest.approx(
+        1.5
+    )
+    assert uncertainty._first_crossing(x, np.array([10.0, 9.0, 8.0]), 4.0, True) == math.inf
+    assert uncertainty._first_crossing(x, np.array([-10.0, -6.0, -2.0]), -4.0, False) == 1.5
 
 
 def test_uncertainty_on_a_stabilising_policy():
@@ -96,7 +98,7 @@ def test_uncertainty_on_a_stabilising_policy():
     policy = make_policy(task, "linear")
     theta = np.zeros(policy.n_params)
     theta[1], theta[2] = -10.0 / 2, -2.0 / 2  # u = −10 sin θ − 2 θ̇ (output scaled by max torque 2)
-    rep = theory.uncertainty_experiment(
+    rep = uncertainty.uncertainty_experiment(
         task,
         policy,
         theta,

@@ -18,7 +18,8 @@ from mollify import tasks  # noqa: E402
 from mollify.core.evaluation import EvalResult, evaluate  # noqa: E402
 from mollify.core.noise import KERNELS  # noqa: E402
 from mollify.core.policies import Policy, load_policy, make_policy, save_policy  # noqa: E402
-from mollify.instruments.roughness import HolderEstimate, holder_exponent, lyapunov_exponent  # noqa: E402
+from mollify.instruments.lyapunov import lyapunov_exponent  # noqa: E402
+from mollify.instruments.roughness import HolderEstimate, holder_exponent  # noqa: E402
 from mollify.instruments.smoothing import heat_residual, heat_solution, smooth  # noqa: E402
 from mollify.tasks.gym_envs import register_envs as _register_envs  # noqa: E402
 

@@ -200,3 +200,12 @@ def load_policy(path: str | os.PathLike, task=None) -> tuple[Policy, np.ndarray]
             f"task {task.name!r} needs ({task.obs_dim}, {task.action_dim})"
         )
     return policy, theta
+
+
+def policy_from_spec(task, spec: str, seed: int = 0) -> tuple[Policy, np.ndarray]:
+    """The policy a command's `--policy` names: "init" is the task's default MLP initialised from
+    `seed`; anything else is a policy file checked against `task`."""
+    if spec == "init":
+        policy = make_policy(task)
+        return policy, np.asarray(policy.init(jax.random.PRNGKey(seed)))
+    return load_policy(spec, task)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -189,6 +191,59 @@ def compute_landscape(
     return _to_dataset(
         task, policy, theta0, directions, config, mean, stderr, undiscounted, extra_attrs
     )
+
+
+def run(
+    task: Task,
+    policy: Policy,
+    theta0,
+    config: LandscapeConfig,
+    out: Path,
+    *,
+    policy_source: str = "init",
+    command: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[xr.Dataset, dict]:
+    """What `mollify landscape` does: compute the landscape, then write landscape.nc and .png,
+    with a σ = 0 row and another σ also spectra.nc and .png, and summary.json into `out`.
+    Returns the dataset and the summary."""
+    from mollify.instruments import figures
+    from mollify.util.io import atomic_write_json
+
+    start = time.perf_counter()
+    ds = compute_landscape(
+        task,
+        policy,
+        theta0,
+        config,
+        progress=progress,
+        extra_attrs={"policy_source": policy_source},
+    )
+    seconds = time.perf_counter() - start
+    holder = grid_holder(ds)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_dataset(ds, out / "landscape.nc")
+    figures.landscape(ds, out / "landscape.png", holder)
+    summary = {
+        "task": task.name,
+        "command": command,
+        "mode": config.mode,
+        "seconds": seconds,
+        "grid_holder_alpha": holder,
+        "files": ["landscape.nc", "landscape.png"],
+    }
+    if 0.0 in config.sigmas and len(config.sigmas) > 1:
+        spec = spectra(ds)
+        save_dataset(spec, out / "spectra.nc")
+        figures.spectra(spec, out / "spectra.png")
+        summary["spectral_slope"] = {
+            float(s): float(v)
+            for s, v in zip(spec["sigma"].values, spec["slope"].values, strict=True)
+        }
+        summary["files"] += ["spectra.nc", "spectra.png"]
+    atomic_write_json(out / "summary.json", summary)
+    return ds, summary
 
 
 def _slice_noise(config: LandscapeConfig) -> np.ndarray:

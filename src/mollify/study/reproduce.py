@@ -1,117 +1,144 @@
 """`mollify reproduce`: the whole study, then the report.
 
-Each step is an ordinary `mollify` command run in-process, so the report's table can say, for every
-number, the exact command that regenerates it. The default study fits in 30 minutes on 2 cores,
-`--quick` in 3 (budgets below; the README states them).
+Each step calls the library function behind one `mollify` command and records that command's line
+(every option the step sets), so the report's last table says, for every number, the command that
+regenerates it. The default study fits in 30 minutes on 2 cores, `--quick` in 3 (budgets below;
+the README states them).
 """
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-SIGMA_GRID = "0.01,0.03,0.1,0.3,1,3"
+SIGMA_GRID = (0.01, 0.03, 0.1, 0.3, 1, 3)
 
 STUDIES = {
     "full": {
-        "landscape": ["--grid", "101", "--samples", "32", "--sigmas", "0,0.1,0.3,1"],
-        "roughness": ["--directions", "64", "--episodes", "32", "--sigmas", "0,0.1,0.3,1"],
-        "theory_tasks": ["pendulum", "double_pendulum"],
-        "sweep_tasks": "hopper_stand,double_pendulum,planar_quadrotor,pendulum",
+        "landscape": {"grid": 101, "samples": 32, "sigmas": (0, 0.1, 0.3, 1)},
+        "roughness": {"directions": 64, "episodes": 32, "sigmas": (0, 0.1, 0.3, 1)},
+        "theory_tasks": ("pendulum", "double_pendulum"),
+        "sweep_tasks": ("hopper_stand", "double_pendulum", "planar_quadrotor", "pendulum"),
         "sweep_sigmas": SIGMA_GRID,
-        "seeds": "3",
+        "seeds": 3,
         "steps": {
             "pendulum": 300_000,
             "double_pendulum": 400_000,
             "planar_quadrotor": 300_000,
             "hopper_stand": 50_000,
         },
-        "kernel_sigmas": "0.03,0.1,0.3",
-        "kernel_steps": "300000",
-        "uncertainty": ["--directions", "16", "--samples", "32", "--episodes", "16"],
+        "kernel_sigmas": (0.03, 0.1, 0.3),
+        "kernel_steps": 300_000,
+        "uncertainty": {"directions": 16, "samples": 32, "episodes": 16},
     },
     "quick": {
-        "landscape": ["--grid", "21", "--samples", "8", "--sigmas", "0,0.1,0.3,1"],
-        "roughness": ["--directions", "8", "--episodes", "4", "--sigmas", "0,0.3"],
-        "theory_tasks": ["pendulum"],
-        "sweep_tasks": "pendulum",
-        "sweep_sigmas": "0.03,0.3,3",
-        "seeds": "2",
+        "landscape": {"grid": 21, "samples": 8, "sigmas": (0, 0.1, 0.3, 1)},
+        "roughness": {"directions": 8, "episodes": 4, "sigmas": (0, 0.3)},
+        "theory_tasks": ("pendulum",),
+        "sweep_tasks": ("pendulum",),
+        "sweep_sigmas": (0.03, 0.3, 3),
+        "seeds": 2,
         "steps": {"pendulum": 40_000},
-        "kernel_sigmas": "0.03,0.3",
-        "kernel_steps": "40000",
-        "uncertainty": [
-            "--directions",
-            "4",
-            "--samples",
-            "4",
-            "--episodes",
-            "4",
-            "--param-sigmas",
-            "0.1,1",
-            "--action-sigmas",
-            "0.3,3",
-        ],
+        "kernel_sigmas": (0.03, 0.3),
+        "kernel_steps": 40_000,
+        "uncertainty": {
+            "directions": 4,
+            "samples": 4,
+            "episodes": 4,
+            "param_sigmas": (0.1, 1),
+            "action_sigmas": (0.3, 3),
+        },
     },
 }
+
+
+def command_line(*words: str, **options) -> str:
+    """`mollify WORDS --opt value …` in the order given; tuples as comma-separated numbers."""
+    parts = ["mollify", *words]
+    for name, value in options.items():
+        if isinstance(value, tuple):
+            value = ",".join(f"{v:g}" if isinstance(v, float | int) else str(v) for v in value)
+        parts += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(parts)
 
 
 def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: bool = False) -> Path:
     """Run every step into `out`; returns report.html. The caller has checked `out` (see
     `io.prepare_output_dir`). With `resume` the sweeps keep the seeds they finished; without it
-    every step recomputes (each step is passed --resume or --force, as its own output directory
-    may already hold an earlier run's files)."""
-    from mollify import cli
-    from mollify.study import report
+    every step recomputes; one-go steps (landscape, roughness, theory) always recompute."""
+    from mollify import tasks
+    from mollify.core.policies import policy_from_spec
+    from mollify.instruments import heat, landscape, roughness, uncertainty
+    from mollify.study import report, sweep
 
     study = STUDIES["quick" if quick else "full"]
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
-    existing = "--resume" if resume else "--force"
+    def step(title: str, command: str) -> str:
+        say(f"[{time.perf_counter() - start:6.0f} s] {title}: {command}")
+        return command
 
-    def step(title: str, args: list[str]) -> None:
-        say(f"[{time.perf_counter() - start:6.0f} s] {title}: mollify {' '.join(args)}")
-        cli.COMMAND_LINE = "mollify " + " ".join(args)
-        try:
-            code = cli.app([*args, existing], standalone_mode=False)
-        finally:
-            cli.COMMAND_LINE = None
-        if code:  # the step printed its one-line error; stop with its exit code
-            raise cli.typer.Exit(code=code)
+    def task_and_policy(name: str, policy: str = "init"):
+        task = tasks.make(name)
+        return (task, *policy_from_spec(task, policy, seed=0))
 
-    step("Figure 6 analogue", ["landscape", "--task", "pendulum", "--dims", "2",
-                               *study["landscape"], "--out", str(out / "landscape")])  # fmt: skip
-    step("roughness", ["roughness", "--task", "pendulum", *study["roughness"],
-                       "--out", str(out / "roughness")])  # fmt: skip
-    for task in study["theory_tasks"]:
-        where = str(out / "theory" / task)
-        step(f"heat equation ({task})", ["theory", "heat", "--task", task, "--out", where])
-        step(f"backward heat ({task})", ["theory", "backward", "--task", task, "--out", where])
+    where = out / "landscape"
+    opts = {"dims": 2, **study["landscape"]}
+    cmd = step("Figure 6 analogue", command_line("landscape", task="pendulum", **opts, out=where))
+    config = landscape.LandscapeConfig(**opts).validate()
+    landscape.run(*task_and_policy("pendulum"), config, where, command=cmd)
+
+    where, opts = out / "roughness", study["roughness"]
+    cmd = step("roughness", command_line("roughness", task="pendulum", **opts, out=where))
+    where.mkdir(parents=True, exist_ok=True)
+    roughness.run(*task_and_policy("pendulum"), where, **opts, command=cmd)
+
+    for name in study["theory_tasks"]:
+        where = out / "theory" / name
+        where.mkdir(parents=True, exist_ok=True)
+        cmd = step(f"heat equation ({name})", command_line("theory", "heat", task=name, out=where))
+        heat.run_heat(*task_and_policy(name), where, command=cmd)
+        cmd = command_line("theory", "backward", task=name, out=where)
+        heat.run_backward(
+            *task_and_policy(name), where, command=step(f"backward heat ({name})", cmd)
+        )
+
     sweep_dir = out / "sigma_sweep"
     toml = sweep_dir / "sweep.toml"
     sweep_dir.mkdir(parents=True, exist_ok=True)
     steps = "\n".join(f"{k} = {v}" for k, v in study["steps"].items())
-    tasks = ", ".join(f'"{t}"' for t in study["sweep_tasks"].split(","))
-    sigmas = study["sweep_sigmas"].replace(",", ", ")
+    names = ", ".join(f'"{t}"' for t in study["sweep_tasks"])
+    sigmas = ", ".join(f"{s:g}" for s in study["sweep_sigmas"])
     toml.write_text(
-        f'[sweep]\ntasks = [{tasks}]\nalgos = ["ppo"]\nsigmas = [{sigmas}]\n'
+        f'[sweep]\ntasks = [{names}]\nalgos = ["ppo"]\nsigmas = [{sigmas}]\n'
         f'seeds = {study["seeds"]}\nkernels = ["gaussian"]\nsigma_modes = ["fixed"]\n\n'
         f"[sweep.steps]\n{steps}\n"
     )
-    step(
-        "variance sweep, PPO at fixed σ", ["sweep", "--config", str(toml), "--out", str(sweep_dir)]
-    )
+    cmd = step("variance sweep, PPO at fixed σ", command_line("sweep", config=toml, out=sweep_dir))
+    sweep.run_sweep(sweep.load_spec(toml), sweep_dir, command=cmd, force=not resume)
+
     best = _best_policy(sweep_dir, "pendulum")
     if best is not None:
-        step("uncertainty principle (pendulum, best PPO policy)",
-             ["theory", "uncertainty", "--task", "pendulum", "--policy", str(best),
-              *study["uncertainty"], "--out", str(out / "theory" / "pendulum")])  # fmt: skip
-    step("kernels: ES with gaussian, laplace, uniform",
-         ["sweep", "--tasks", "pendulum", "--algos", "es", "--kernels", "gaussian,laplace,uniform",
-          "--sigmas", study["kernel_sigmas"], "--seeds", study["seeds"],
-          "--steps", study["kernel_steps"], "--out", str(out / "kernels")])  # fmt: skip
+        where, opts = out / "theory" / "pendulum", study["uncertainty"]
+        where.mkdir(parents=True, exist_ok=True)
+        cmd = command_line("theory", "uncertainty", task="pendulum", policy=best, **opts, out=where)
+        cmd = step("uncertainty principle (pendulum, best PPO policy)", cmd)
+        options = {("n_directions" if k == "directions" else k): v for k, v in opts.items()}
+        task, policy, theta = task_and_policy("pendulum", str(best))
+        uncertainty.run(task, policy, theta, where, policy_source=str(best), command=cmd, **options)
+
+    where = out / "kernels"
+    opts = {"tasks": ("pendulum",), "algos": ("es",), "kernels": ("gaussian", "laplace", "uniform")}
+    opts |= {"sigmas": study["kernel_sigmas"], "seeds": study["seeds"]}
+    opts |= {"steps": study["kernel_steps"]}
+    cmd = step(
+        "kernels: ES with gaussian, laplace, uniform", command_line("sweep", **opts, out=where)
+    )
+    sweep.run_sweep(sweep.spec_from_options(**opts), where, command=cmd, force=not resume)
+
     say(f"[{time.perf_counter() - start:6.0f} s] report")
     html_path, _ = report.build(out)
     (out / "wall_time.txt").write_text(f"{time.perf_counter() - start:.1f}\n")

@@ -6,6 +6,8 @@ seeds it resamples); the tool says how many seeds each number rests on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 N_BOOT = 10_000
@@ -77,8 +79,6 @@ def sigma_curve(rows: list[dict], metric: str = "final_deterministic") -> dict:
 def analyse(rows: list[dict]) -> dict:
     """Per (task, algo, kernel, σ-mode) with at least two σ: the σ curves of the deterministic and
     stochastic final returns."""
-    from mollify.study.sweep import group
-
     out = {}
     for key, members in group(rows, ("task", "algo", "kernel", "sigma_mode")).items():
         if len({r["sigma"] for r in members}) < 2:
@@ -91,4 +91,12 @@ def analyse(rows: list[dict]) -> dict:
             "deterministic": sigma_curve(members, "final_deterministic"),
             "stochastic": sigma_curve(members, "final_stochastic"),
         }
+    return out
+
+
+def group(rows: Iterable[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
+    """Rows keyed by the values of `keys`, in first-seen order."""
+    out: dict[tuple, list[dict]] = {}
+    for row in rows:
+        out.setdefault(tuple(row[k] for k in keys), []).append(row)
     return out

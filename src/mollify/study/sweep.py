@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +206,36 @@ def make_spec(**kw) -> SweepSpec:
             value = kw[name]
             kw[name] = tuple(value) if isinstance(value, list | tuple) else (value,)
     return SweepSpec(**kw)
+
+
+def spec_from_options(
+    config: str | Path | None = None,
+    *,
+    tasks: tuple[str, ...] | None = None,
+    algos: tuple[str, ...] | None = None,
+    sigmas: tuple[float, ...] | None = None,
+    kernels: tuple[str, ...] | None = None,
+    sigma_modes: tuple[str, ...] | None = None,
+    seeds: int | None = None,
+    steps: int | None = None,
+) -> SweepSpec:
+    """What `mollify sweep` runs: the TOML file's sweep (or the default one) with every given
+    option replacing its key (`seeds` a count 0..N-1, `steps` for every task); validated."""
+    from mollify.util.checks import InputError
+
+    spec = load_spec(config) if config is not None else make_spec()
+    given = {"tasks": tasks, "algos": algos, "sigmas": sigmas}
+    given |= {"kernels": kernels, "sigma_modes": sigma_modes}
+    kw = {k: v for k, v in given.items() if v is not None}
+    if seeds is not None:
+        if seeds < 1:
+            raise InputError(f"seeds: must be >= 1, got {seeds}")
+        kw["seeds"] = tuple(range(seeds))
+    if steps is not None:
+        if steps < 1:
+            raise InputError(f"steps: must be >= 1, got {steps}")
+        kw["steps"] = {"*": steps}
+    return dataclasses.replace(spec, **kw).validate()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,10 +428,3 @@ def read_summary(path: str | Path) -> list[dict]:
         for k in ("seed", "env_steps"):
             row[k] = int(float(row[k]))
     return rows
-
-
-def group(rows: Iterable[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
-    out: dict[tuple, list[dict]] = {}
-    for row in rows:
-        out.setdefault(tuple(row[k] for k in keys), []).append(row)
-    return out

@@ -38,8 +38,8 @@ from mollify.core import noise as noise_lib
 from mollify.core.evaluation import evaluate, make_episode_fn
 from mollify.tasks import HopperTask, JaxTask, Task
 from mollify.training import common
+from mollify.training.algorithm import Algorithm
 from mollify.training.config import ConfigError, TrainConfig
-from mollify.training.train import Algorithm
 
 
 class ESState(NamedTuple):
@@ -134,7 +134,7 @@ def parameter_sigma(config: TrainConfig, progress) -> jax.Array:
 
 
 def make_algorithm(config: TrainConfig, task: Task) -> Algorithm:
-    """ES as a train.Algorithm: pure (scanned and jitted) on JAX tasks, a host loop on the hopper.
+    """ES as an `Algorithm`: pure (scanned and jitted) on JAX tasks, a host loop on the hopper.
 
     `steps_per_update` counts simulated env steps, 2·pairs·episodes·horizon (rollouts run to the
     horizon), so ES and policy gradient are compared at equal simulation budgets.

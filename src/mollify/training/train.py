@@ -4,9 +4,8 @@ of `eval_every` updates, writes metrics.csv, timing.csv, config.json, the final 
 learning curve, and a checkpoint after every chunk from which `run(..., resume=True)` continues
 bit for bit.
 
-Every algorithm is a pair (init, step): `step(state, i)` performs update i (collection included)
-and returns per-update metrics. Policy-gradient algorithms (PPO, REINFORCE, NPG) share the
-collection in `common`; ES scores perturbed parameter vectors instead.
+The driver only knows the `Algorithm` contract (algorithm.py); `make_algorithm` (dispatch.py) picks
+the builder, checkpoints live in checkpoint.py.
 """
 
 from __future__ import annotations
@@ -17,19 +16,26 @@ import math
 import os
 import signal
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mollify.tasks import HopperTask, JaxTask, Task
+from mollify.tasks import JaxTask, Task
 from mollify.training import common
+from mollify.training.algorithm import Algorithm, resolve
+from mollify.training.checkpoint import (
+    CHECKPOINT,
+    _from_host,
+    _to_host,
+    load_checkpoint,
+    save_checkpoint,
+)
 from mollify.training.config import ConfigError, TrainConfig
+from mollify.training.dispatch import make_algorithm
 
 METRICS = (
     "update",
@@ -48,137 +54,10 @@ METRICS = (
 )
 
 
-@dataclass(frozen=True)
-class Algorithm:
-    init: Callable[[jax.Array], Any]
-    step: Callable[[Any, jax.Array], tuple[Any, dict]]  # (state, update index) -> (state, metrics)
-    theta: Callable[[Any], jax.Array]  # the actor's flat θ
-    sigma: Callable[[Any, jax.Array], jax.Array]  # σ_rel per action dim at progress p
-    n_updates: int
-    steps_per_update: int
-    pure: bool  # step is a pure JAX function (jit/scan/vmap)
-    # State kept outside the pytree by a host loop (the hopper's vectorised env), for checkpoints:
-    # `save_host()` -> dict of arrays and JSON values, or None; `load_host(dict)` restores it.
-    save_host: Callable[[], dict | None] = lambda: None
-    load_host: Callable[[dict], None] | None = None
-
-
-class PGState(NamedTuple):
-    params: dict
-    opt_state: Any
-    env: Any  # common.EnvState for JAX tasks; None on the native path
-    reward_norm: common.RewardNorm
-    key: jax.Array
-
-
-def resolve(config: TrainConfig, task: Task) -> TrainConfig:
-    config = config.validate()
-    if config.gamma is None:
-        config = dataclasses.replace(config, gamma=task.gamma)
-    return config
-
-
-def make_algorithm(config: TrainConfig, task: Task | None = None) -> Algorithm:
-    task = task or config.make_task()
-    config = resolve(config, task)
-    if config.algo == "es":
-        from mollify.training import es
-
-        return es.make_algorithm(config, task)
-    return _policy_gradient(config, task)
-
-
-def _policy_gradient(config: TrainConfig, task: Task) -> Algorithm:
-    import importlib
-
-    if not isinstance(task, JaxTask | HopperTask):
-        raise ConfigError(
-            f"task: training runs on the built-in tasks; {task.name!r} (Gymnasium) is evaluation-only"
-        )
-    module = importlib.import_module(f"mollify.training.{config.algo}")  # ppo, reinforce or npg
-    nets = common.make_networks(task, config)
-    half = jnp.asarray(task.action_half_range, jnp.float32)
-    n_steps = task.horizon if config.algo == "reinforce" else config.n_steps
-    per_update = config.n_envs * n_steps
-    n_updates = max(1, config.total_steps // per_update)
-    optimizer = module.make_optimizer(config, n_updates)
-    update = module.make_update(nets, config, optimizer, half)
-
-    def sigma(state, progress):
-        return common.sigma_rel(config, state.params["log_std"], progress)
-
-    def init(key):
-        k_params, k_env, k_run = jax.random.split(key, 3)
-        params = common.init_params(nets, config, k_params)
-        env = common.env_reset(task, k_env, config.n_envs) if isinstance(task, JaxTask) else None
-        rn = common.reward_norm_init(config.n_envs)
-        return PGState(params, optimizer.init(params), env, rn, k_run)
-
-    if isinstance(task, JaxTask):
-
-        def step(state, i):
-            progress = i / n_updates
-            std_abs = sigma(state, progress) * half
-            key, k_col, k_upd = jax.random.split(state.key, 3)
-            env = state.env
-            if config.algo == "reinforce":  # whole episodes, aligned: restart every env
-                env = common.env_reset(task, k_col, config.n_envs)
-            env, traj, last_value = common.collect_jax(
-                task, nets, config, state.params, env, k_col, std_abs, n_steps
-            )
-            raw_reward = traj.reward.mean()
-            rn = state.reward_norm
-            if config.norm_reward:
-                rn, traj = common.normalize_rewards(rn, traj, config.gamma)
-            params, opt_state, metrics = update(
-                state.params, state.opt_state, traj, last_value, progress, k_upd
-            )
-            metrics["train_reward_per_step"] = raw_reward
-            return PGState(params, opt_state, env, rn, key), metrics
-
-        pure = True
-    else:
-        native = {}
-        jit_update = jax.jit(update)
-        jit_normalize = jax.jit(lambda rn, traj: common.normalize_rewards(rn, traj, config.gamma))
-
-        def step(state, i):
-            progress = float(i) / n_updates
-            key, k_col, k_upd = jax.random.split(state.key, 3)
-            if "env" not in native or config.algo == "reinforce":
-                seed = int(jax.random.randint(k_col, (), 0, 2**31 - 1))
-                native["env"] = common.HopperVecEnv(task, config.n_envs, seed)
-            std_abs = sigma(state, progress) * half
-            traj, last_value, _ = common.collect_native(
-                native["env"], nets, config, state.params, k_col, std_abs, n_steps
-            )
-            raw_reward = float(traj.reward.mean())
-            rn = state.reward_norm
-            if config.norm_reward:
-                rn, traj = jit_normalize(rn, traj)
-            params, opt_state, metrics = jit_update(
-                state.params, state.opt_state, traj, last_value, progress, k_upd
-            )
-            metrics["train_reward_per_step"] = raw_reward
-            return PGState(params, opt_state, None, rn, key), metrics
-
-        def save_host():
-            return native["env"].snapshot() if "env" in native else None
-
-        def load_host(snap):
-            native["env"] = common.HopperVecEnv.from_snapshot(task, snap)
-
-        pure = False
-    return Algorithm(
-        init=init,
-        step=step,
-        theta=lambda s: s.params["actor"],
-        sigma=sigma,
-        n_updates=n_updates,
-        steps_per_update=per_update,
-        pure=pure,
-        **({} if pure else {"save_host": save_host, "load_host": load_host}),
-    )
+# Test hook, never set in normal use: with MOLLIFY_TEST_DIE_AFTER_CHUNK=k, `run(..., out=...)`
+# sends itself SIGKILL right after writing the checkpoint of chunk k (counted from the start of
+# training, 1-based), so the tests can kill a real run at a known point and resume it.
+DIE_AFTER_CHUNK_ENV = "MOLLIFY_TEST_DIE_AFTER_CHUNK"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,168 +182,6 @@ class RunResult:
         return rows[-1] if rows else {}
 
 
-# ---------------------------------------------------------------------------------------------
-# Checkpoints: the whole training state after a chunk, so a killed run resumes bit for bit
-# ---------------------------------------------------------------------------------------------
-CHECKPOINT = "checkpoint.npz"
-CHECKPOINT_FORMAT = 1
-# Test hook, never set in normal use: with MOLLIFY_TEST_DIE_AFTER_CHUNK=k, `run(..., out=...)`
-# sends itself SIGKILL right after writing the checkpoint of chunk k (counted from the start of
-# training, 1-based), so the tests can kill a real run at a known point and resume it.
-DIE_AFTER_CHUNK_ENV = "MOLLIFY_TEST_DIE_AFTER_CHUNK"
-
-
-class CheckpointError(ConfigError):
-    """A checkpoint that cannot be resumed (other config, other program, damaged file)."""
-
-
-def _config_dict(config: TrainConfig) -> dict:
-    return json.loads(config.to_json())
-
-
-def _to_host(state) -> tuple[list[np.ndarray], list[dict], Any]:
-    """The state's leaves as numpy arrays (typed PRNG keys as their key data), their specs, and
-    the tree structure."""
-    leaves, treedef = jax.tree_util.tree_flatten(state)
-    impls = []
-    for k, leaf in enumerate(leaves):
-        impl = None
-        if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            impl = str(jax.random.key_impl(leaf))
-            leaves[k] = jax.random.key_data(leaf)
-        impls.append(impl)
-    arrays = [np.array(a) for a in jax.device_get(leaves)]  # one transfer, then owned copies
-    specs = [
-        {"shape": list(a.shape), "dtype": a.dtype.str, "key_impl": impl}
-        for a, impl in zip(arrays, impls, strict=True)
-    ]
-    return arrays, specs, treedef
-
-
-def _from_host(arrays: list[np.ndarray], specs: list[dict], treedef) -> Any:
-    leaves = []
-    for a, spec in zip(arrays, specs, strict=True):
-        x = jnp.asarray(a)
-        if spec["key_impl"] is not None:
-            x = jax.random.wrap_key_data(x, impl=spec["key_impl"])
-        leaves.append(x)
-    return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
-def save_checkpoint(
-    path: Path,
-    config: TrainConfig,
-    arrays: list[np.ndarray],
-    specs: list[dict],
-    treedef,
-    updates_done: int,
-    rows: list[dict],
-    timing: list[dict],
-    host: dict | None = None,
-) -> Path:
-    """Write everything a resume needs into one .npz, atomically (temp file, then rename)."""
-    from mollify.util.io import atomic_write
-
-    columns = list(rows[0]) if rows else []
-    table = np.array([[row[c] for c in columns] for row in rows], np.float64)
-    files = {f"leaf_{k}": a for k, a in enumerate(arrays)}
-    files["metrics"] = table.reshape(len(rows), len(columns))
-    host_json = None
-    if host is not None:
-        host_json = {}
-        for name, value in host.items():
-            if isinstance(value, np.ndarray):
-                files[f"host_{name}"] = value
-            else:
-                host_json[name] = value
-    meta = {
-        "format": CHECKPOINT_FORMAT,
-        "config": _config_dict(config),
-        "updates_done": updates_done,
-        "treedef": str(treedef),
-        "leaves": specs,
-        "columns": columns,
-        "timing": timing,
-        "host": host_json,
-    }
-    files["meta"] = np.array(json.dumps(meta))
-
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as fh:
-            np.savez(fh, **files)
-
-    return atomic_write(path, write)
-
-
-@dataclass
-class Checkpoint:
-    state: Any
-    updates_done: int
-    rows: list[dict]
-    timing: list[dict]
-    host: dict | None
-
-
-def _read_checkpoint(path: Path) -> tuple[dict, dict]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            files = {k: data[k] for k in data.files}
-        meta = json.loads(str(files["meta"]))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"resume: cannot read checkpoint {str(path)!r} ({exc})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"resume: {str(path)!r} has checkpoint format {meta.get('format')!r}")
-    return files, meta
-
-
-def _compare_config(meta: dict, config: TrainConfig, path: Path) -> None:
-    saved, wanted = meta["config"], _config_dict(config)
-    for name in list(wanted) + [k for k in saved if k not in wanted]:
-        if saved.get(name) != wanted.get(name):
-            raise CheckpointError(
-                f"resume: the checkpoint in {str(path.parent)!r} was trained with "
-                f"{name.replace('_', '-')}={saved.get(name)!r}, this run asks for "
-                f"{wanted.get(name)!r}; pass --force to start over"
-            )
-
-
-def check_checkpoint_config(path: Path, config: TrainConfig) -> None:
-    """Raise CheckpointError (one line, naming the first differing field) unless the checkpoint at
-    `path` was written by a run of the same (resolved) config."""
-    _compare_config(_read_checkpoint(path)[1], resolve(config, config.make_task()), path)
-
-
-def load_checkpoint(path: Path, config: TrainConfig, template) -> Checkpoint:
-    """Read `path` and check it against this run: the same config (else CheckpointError naming the
-    first differing field) and a state of the same structure, shapes and dtypes as `template`."""
-    files, meta = _read_checkpoint(path)
-    _compare_config(meta, config, path)
-    _, specs, treedef = _to_host(template)
-    if meta["treedef"] != str(treedef) or len(meta["leaves"]) != len(specs):
-        raise CheckpointError(f"resume: {str(path)!r} holds a different training state structure")
-    restored = []
-    for k, (spec, want) in enumerate(zip(meta["leaves"], specs, strict=True)):
-        a = files.get(f"leaf_{k}")
-        got = None if a is None else {"shape": list(a.shape), "dtype": a.dtype.str}
-        if spec != want or got != {"shape": want["shape"], "dtype": want["dtype"]}:
-            raise CheckpointError(
-                f"resume: {str(path)!r} leaf {k} is {spec}, this run's state has {want}"
-            )
-        restored.append(a)
-    table = files["metrics"]
-    rows = [dict(zip(meta["columns"], map(float, r), strict=True)) for r in table]
-    host = None
-    if meta["host"] is not None:
-        host = dict(meta["host"])
-        host |= {k[len("host_") :]: v for k, v in files.items() if k.startswith("host_")}
-    return Checkpoint(
-        _from_host(restored, specs, treedef), int(meta["updates_done"]), rows, meta["timing"], host
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Any task: chunks of eval_every updates, metrics to CSV, outputs written atomically
-# ---------------------------------------------------------------------------------------------
 def run(
     config: TrainConfig,
     out: str | Path | None = None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -26,6 +28,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def jsonable(obj):
+    """`json.dumps` default for results: arrays become lists, anything else its string."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return str(obj)
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> Path:
+    """`obj` as indented JSON (arrays as lists), written atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=jsonable) + "\n")
 
 
 def atomic_write_csv(

@@ -1,29 +1,31 @@
-"""The paper's three theoretical claims, measured on a real task.
+"""The heat-equation claims, measured on a real task.
 
 - `heat_experiment`: a stochastic policy's one-step value u(μ, t) = E_{a~N(μ,t)} Q(s, a) solves the
   heat equation u_t = ½ u_μμ with t = σ²; Q(s, ·) is tabulated by rollouts (take a, then follow the
   policy), u computed from the table, the finite-difference residual set against |u_t|.
 - `backward_experiment`: going back from u(·, T) to Q(s, ·) amplifies frequency ξ by e^{Tξ²/2}.
-- `uncertainty_experiment`: a good region of width w around θ* is erased by a mollifier with σ ≳ w.
 
-Each returns plain numbers (for the CLI and the closing notes) plus the arrays its figure needs.
+Each returns plain numbers (for the CLI and the closing notes) plus the arrays its figure needs;
+`run_heat` and `run_backward` are what `mollify theory heat` and `theory backward` do.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from scipy.special import ndtr
 
-from mollify.core.evaluation import _batched_apply, episode_keys, evaluate, q_values
+from mollify.core.evaluation import _batched_apply, episode_keys, q_values
 from mollify.core.policies import Policy
-from mollify.instruments import smoothing
-from mollify.instruments.landscape import random_directions
+from mollify.instruments import figures, smoothing
 from mollify.tasks import JaxTask, Task
+from mollify.util import checks
+from mollify.util.checks import InputError
+from mollify.util.io import atomic_write_json
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,145 +293,122 @@ def _recovered_error(q, T, dx, delta, seed) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Uncertainty principle
+# The commands: input checks sized to these experiments, then run and write
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class UncertaintyReport:
-    radii: np.ndarray
-    radial_profiles: np.ndarray  # (directions, radii): J(θ* + r d)
-    j_star: float
-    j_background: float
-    widths: np.ndarray  # per direction
-    width: float  # median
-    param_sigmas: np.ndarray
-    j_param: np.ndarray  # J̃_σ(θ*) (mean), per σ
-    j_param_se: np.ndarray
-    action_sigmas: np.ndarray
-    j_action: np.ndarray  # J_σ(θ*) per σ
-    j_action_se: np.ndarray
-    erasure_param: float
-    erasure_action: float
-    heisenberg: list[dict]
-    drop: float
-
-    def summary(self) -> dict:
-        return {
-            "J_star": self.j_star,
-            "J_background": self.j_background,
-            "drop_fraction": self.drop,
-            "width_w": self.width,
-            "width_quartiles": np.quantile(self.widths, [0.25, 0.75]).tolist(),
-            "predicted_erasure_scale": self.width,
-            "erasure_sigma_param": self.erasure_param,
-            "erasure_over_width": self.erasure_param / self.width if self.width > 0 else None,
-            "erasure_sigma_action": self.erasure_action,
-            "J_param": dict(
-                zip(map(float, self.param_sigmas), map(float, self.j_param), strict=True)
-            ),
-            "J_action": dict(
-                zip(map(float, self.action_sigmas), map(float, self.j_action), strict=True)
-            ),
-            "heisenberg": self.heisenberg,
-        }
+HEAT_MU_ROWS = 201  # heat_experiment's n_mu: rows of Gaussian weights per action
 
 
-def uncertainty_experiment(
-    task: Task,
-    policy: Policy,
-    theta,
-    *,
-    drop: float = 0.5,
-    n_directions: int = 16,
-    max_radius: float = 2.0,
-    n_radii: int = 41,
-    param_sigmas=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
-    action_sigmas=(0.03, 0.1, 0.3, 1.0, 3.0),
-    samples: int = 32,
-    episodes: int = 16,
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> UncertaintyReport:
-    """Width of the good region around θ* and what mollifiers of growing σ leave of it.
+def check_action_index(task: Task, action_index: int) -> None:
+    if not (0 <= action_index < task.action_dim):
+        raise InputError(
+            f"action-index: must be in [0, {task.action_dim}) for task {task.name!r}, "
+            f"got {action_index}"
+        )
 
-    Distances are in filter-normalised units (1 = each layer moved by its own norm), the same
-    units as `landscape --mode param`. w_d is the smallest radius along direction d at which J has
-    lost `drop` of its advantage over the background (the median of J on the outermost shell); w is
-    the median over directions. J̃_σ(θ*) averages J(θ* + σ z d) over z ~ N(0, 1) and random
-    normalised directions d; the erasure σ is where J̃_σ(θ*) (or the action-space J_σ(θ*)) has lost
-    `drop` of the advantage. The uncertainty principle predicts erasure at σ of the order of w.
-    """
-    if not 0 < drop < 1:
-        raise ValueError(f"drop: must be in (0, 1), got {drop}")
-    say = progress or (lambda _msg: None)
-    theta = np.asarray(theta, np.float64)
-    directions = random_directions(policy, theta, n_directions, seed + 1000)
-    radii = np.linspace(0.0, max_radius, n_radii)
-    say("radial profiles")
-    points = theta + (radii[None, :, None] * directions[:, None, :]).reshape(-1, theta.size)
-    j = evaluate(task, policy, points, episodes=episodes, seed=seed).discounted.mean(axis=1)
-    profiles = j.reshape(n_directions, n_radii)
-    j_star = float(profiles[:, 0].mean())
-    j_bg = float(np.median(profiles[:, -1]))
-    threshold = j_star - drop * (j_star - j_bg)
-    widths = np.array([_first_crossing(radii, p, threshold, j_star > j_bg) for p in profiles])
 
-    say("parameter-space mollification")
-    rng = np.random.default_rng(seed)
-    param_sigmas = np.asarray(param_sigmas, np.float64)
-    j_param, j_param_se = [], []
-    pert_dirs = random_directions(policy, theta, samples, seed + 2000)
-    for s in param_sigmas:
-        z = rng.standard_normal(samples)
-        pts = theta + s * z[:, None] * pert_dirs
-        per = evaluate(task, policy, pts, episodes=episodes, seed=seed).discounted.mean(axis=1)
-        j_param.append(per.mean())
-        j_param_se.append(per.std(ddof=1) / math.sqrt(samples))
-    say("action-space mollification")
-    action_sigmas = np.asarray(action_sigmas, np.float64)
-    j_action, j_action_se = [], []
-    for s in action_sigmas:
-        r = evaluate(task, policy, theta, sigma=float(s), episodes=episodes, seed=seed)
-        j_action.append(r.discounted.mean())
-        j_action_se.append(r.discounted.std(ddof=1) / math.sqrt(r.discounted.size))
-    j_param, j_action = np.asarray(j_param), np.asarray(j_action)
-    return UncertaintyReport(
-        radii=radii,
-        radial_profiles=profiles,
-        j_star=j_star,
-        j_background=j_bg,
-        widths=widths,
-        width=float(np.median(widths)),
-        param_sigmas=param_sigmas,
-        j_param=j_param,
-        j_param_se=np.asarray(j_param_se),
-        action_sigmas=action_sigmas,
-        j_action=j_action,
-        j_action_se=np.asarray(j_action_se),
-        erasure_param=_first_crossing(param_sigmas, j_param, threshold, j_star > j_bg),
-        erasure_action=_first_crossing(action_sigmas, j_action, threshold, j_star > j_bg),
-        heisenberg=[
-            dict(
-                zip(
-                    ("sigma", "dx", "dxi", "product"),
-                    (float(s), *map(float, smoothing.heisenberg_product(s))),
-                    strict=True,
-                )
-            )
-            | {"bound": smoothing.HEISENBERG_BOUND}
-            for s in (0.1, 1.0, 10.0)
-        ],
-        drop=drop,
+def check_q_table_memory(task: Task, n_actions: int, rows: int) -> None:
+    """Q(s, ·) on n_actions actions: the action batch and returns (float64), the rollouts' states,
+    and, for the heat table, `rows` μ values × n_actions Gaussian weights (three temporaries)."""
+    per_action = 8 * (task.action_dim + 2) + 4 * task.obs_dim + 8 * 3 * rows
+    checks.fits_in_memory(
+        "n-actions", n_actions, per_action * n_actions, f"{n_actions} actions of Q-table arrays"
     )
 
 
-def _first_crossing(x, y, threshold, above: bool) -> float:
-    """Smallest x where y crosses `threshold` (linear interpolation); inf if it never does."""
-    bad = y <= threshold if above else y >= threshold
-    idx = np.nonzero(bad)[0]
-    if idx.size == 0:
-        return float("inf")
-    k = int(idx[0])
-    if k == 0:
-        return 0.0
-    x0, x1, y0, y1 = x[k - 1], x[k], y[k - 1], y[k]
-    return float(x0 + (threshold - y0) * (x1 - x0) / (y1 - y0)) if y1 != y0 else float(x1)
+def check_mc_memory(task: Task, mc_samples: int) -> None:
+    per_sample = 8 * (task.action_dim + 2) + 4 * task.obs_dim
+    checks.fits_in_memory(
+        "mc-samples", mc_samples, per_sample * mc_samples, f"{mc_samples} rollouts' arrays"
+    )
+
+
+def check_heat_options(
+    task: Task,
+    *,
+    sigma_min: float,
+    sigma_max: float,
+    n_actions: int,
+    action_index: int,
+    mc_samples: int,
+) -> None:
+    """Refuse bad `theory heat` input (one line naming the field) before any rollout."""
+    smin = checks.positive("sigma-min", sigma_min)
+    smax = checks.positive("sigma-max", sigma_max)
+    if not smax > smin:
+        raise InputError(f"sigma-max: must be > sigma-min ({smin:g}), got {smax:g}")
+    checks.count("n-actions", n_actions, minimum=16)
+    checks.count("mc-samples", mc_samples, minimum=2)
+    check_action_index(task, action_index)
+    check_q_table_memory(task, n_actions, rows=HEAT_MU_ROWS)
+    check_mc_memory(task, mc_samples)
+
+
+def check_backward_options(
+    task: Task, *, sigma: float, delta: float, n_actions: int, action_index: int
+) -> None:
+    """Refuse bad `theory backward` input before any rollout."""
+    checks.sigma_value("sigma", sigma, allow_zero=False)
+    checks.positive("delta", delta)
+    checks.count("n-actions", n_actions, minimum=16)
+    check_action_index(task, action_index)
+    check_q_table_memory(task, n_actions, rows=0)
+
+
+def run_heat(
+    task: Task,
+    policy: Policy,
+    theta,
+    out: Path | None,
+    *,
+    sigma_min: float = 0.05,
+    sigma_max: float = 1.0,
+    n_actions: int = 801,
+    action_index: int = 0,
+    mc_samples: int = 2048,
+    seed: int = 0,
+    command: str | None = None,
+) -> tuple[HeatReport, dict]:
+    """What `mollify theory heat` does: the experiment, then heat.png and heat.json in `out`."""
+    report = heat_experiment(
+        task,
+        policy,
+        theta,
+        sigma_min=sigma_min,
+        sigma_max=sigma_max,
+        n_mu=HEAT_MU_ROWS,
+        n_actions=n_actions,
+        action_index=action_index,
+        mc_samples=mc_samples,
+        seed=seed,
+    )
+    summary = {"task": task.name, "command": command, **report.summary()}
+    if out is not None:
+        figures.heat(report, Path(out) / "heat.png")
+        atomic_write_json(Path(out) / "heat.json", summary)
+    return report, summary
+
+
+def run_backward(
+    task: Task,
+    policy: Policy,
+    theta,
+    out: Path | None,
+    *,
+    sigma: float = 0.1,
+    delta: float = 1e-6,
+    n_actions: int = 801,
+    action_index: int = 0,
+    seed: int = 0,
+    command: str | None = None,
+) -> tuple[smoothing.BackwardHeatResult, dict]:
+    """What `mollify theory backward` does: tabulate Q(s, ·), invert u(·, T) + δ, write
+    backward.png and backward.json in `out`."""
+    profile = q_profile(
+        task, policy, theta, action_index=action_index, n_actions=n_actions, seed=seed
+    )
+    result, summary = backward_experiment(profile, sigma=sigma, delta=delta, seed=seed)
+    summary = {"task": task.name, "command": command, **summary}
+    if out is not None:
+        figures.backward(result, summary, Path(out) / "backward.png")
+        atomic_write_json(Path(out) / "backward.json", summary)
+    return result, summary
