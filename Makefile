@@ -24,8 +24,8 @@ demo: $(STAMP)
 	@echo "Report: $(CURDIR)/runs/demo/report.html (and report.md)"
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 
 # Headless Chromium for the report test (Debian's package; skipped with a notice where apt-get
 # cannot install it, and the browser test then reports itself skipped).

@@ -84,7 +84,7 @@ def _landscape_sections(root: Path, numbers: list[Number]) -> list[Section]:
     for summary_path in sorted(root.rglob("landscape.nc")):
         folder = summary_path.parent
         summary = _load_json(folder / "summary.json")
-        cmd = summary.get("command", "mollify landscape")
+        cmd = summary.get("command") or "mollify landscape"
         sec = Section(f"Landscape: {summary['task']} ({summary['mode']}-space mollification)")
         sec.paragraphs.append(
             "J along a random filter-normalised slice through θ0, raw (σ = 0) and mollified. "
@@ -110,7 +110,7 @@ def _roughness_sections(root: Path, numbers: list[Number]) -> list[Section]:
     out = []
     for path in sorted(root.rglob("roughness.json")):
         r = _load_json(path)
-        cmd = r.get("command", "mollify roughness")
+        cmd = r.get("command") or "mollify roughness"
         sec = Section(f"Roughness: {r['task']}")
         rows = []
         for s, h in r["holder"].items():
@@ -135,7 +135,7 @@ def _theory_sections(root: Path, numbers: list[Number]) -> list[Section]:
     out = []
     for path in sorted(root.rglob("heat.json")):
         h = _load_json(path)
-        cmd = h.get("command", "mollify theory heat")
+        cmd = h.get("command") or "mollify theory heat"
         sec = Section(f"Heat equation: {h['task']}")
         sec.paragraphs.append(
             f"u(μ, t) = E Q(s, μ + √t ε) on t = σ² ∈ [{_fmt(h['t_range'][0])}, {_fmt(h['t_range'][1])}]: "
@@ -159,7 +159,7 @@ def _theory_sections(root: Path, numbers: list[Number]) -> list[Section]:
         out.append(sec)
     for path in sorted(root.rglob("backward.json")):
         b = _load_json(path)
-        cmd = b.get("command", "mollify theory backward")
+        cmd = b.get("command") or "mollify theory backward"
         sec = Section(f"Backward heat: {b['task']}")
         sec.paragraphs.append(
             f"From T = {_fmt(b['T'])} with a perturbation of relative size {_fmt(b['delta'])}: "
@@ -177,7 +177,7 @@ def _theory_sections(root: Path, numbers: list[Number]) -> list[Section]:
         out.append(sec)
     for path in sorted(root.rglob("uncertainty.json")):
         u = _load_json(path)
-        cmd = u.get("command", "mollify theory uncertainty")
+        cmd = u.get("command") or "mollify theory uncertainty"
         sec = Section(f"Uncertainty principle: {u['task']}")
         sec.paragraphs.append(
             f"J(θ*) = {_fmt(u['J_star'])}, background {_fmt(u['J_background'])}; width of the good "
