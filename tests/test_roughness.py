@@ -112,7 +112,9 @@ def test_bad_radii_raise(radii):
 
 def test_bad_f_raises():
     with pytest.raises(ValueError, match="f: must map"):
-        holder_exponent(lambda x: x, np.zeros(2))
+        holder_exponent(
+            lambda x: x[:, :, None], np.zeros(2)
+        )  # (N, S) is paired samples; 3-D is not
     with pytest.raises(ValueError, match="non-finite"):
         holder_exponent(lambda x: np.where(x[:, 0] > 0, np.inf, 0.0), [0.0])
 
@@ -130,6 +132,123 @@ def test_predicted_holder_exponent():
     assert predicted_holder_exponent(0.001, gamma) == (1.0, False)
     assert predicted_holder_exponent(-0.5, gamma) == (1.0, False)
     assert np.isnan(predicted_holder_exponent(float("nan"), gamma).alpha)
+
+
+# --- Hölder from paired samples (common random numbers) -----------------------------------------
+W_ALPHA, W_B, W_TERMS, W_DIM = 0.4, 2.0, 34, 32  # Σ_k W(x_k), W(x) = Σ_n b^{−αn} cos(2π bⁿ x)
+W_X0 = np.random.default_rng(1).uniform(0, 1, W_DIM)
+
+
+def weierstrass(x, s=0.0):
+    """Σ over coordinates of the Weierstrass function W(x_k) (exponent W_ALPHA at every scale down
+    to 2^-34); with s > 0 its Gaussian mollification E W(x + sε), ε ~ N(0, I), known term by
+    term: each cosine is damped by exp(−(2π bⁿ s)²/2)."""
+    n = np.arange(W_TERMS)
+    freq = 2 * np.pi * W_B**n
+    amp = W_B ** (-W_ALPHA * n) * np.exp(-((freq * s) ** 2) / 2)
+    return (amp * np.cos(freq * np.asarray(x)[..., None])).sum(axis=(-1, -2))
+
+
+def sampled_weierstrass(s, n_samples, seed=0):
+    """f(points) -> (N, S): W(x + s ε_j) with the same draws ε_j at every point, as a stochastic
+    policy's returns are paired across θ; its mean over samples estimates W mollified at scale s."""
+    eps = np.random.default_rng(seed).standard_normal((n_samples, W_DIM))
+    return lambda points: np.stack([weierstrass(p + s * eps) for p in points])
+
+
+def test_the_mollifier_closed_form_matches_sampling():
+    x = W_X0 + 0.01
+    samples = sampled_weierstrass(1e-3, 4096)(x[None])[0]
+    se = samples.std() / np.sqrt(samples.size)
+    assert abs(samples.mean() - weierstrass(x, 1e-3)) < 4 * se
+    assert abs(weierstrass(x) - weierstrass(x, 1e-3)) > 10 * se  # the mollification shows
+
+
+def test_raw_weierstrass_reads_its_own_exponent():
+    est = holder_exponent(weierstrass, W_X0, radii=np.geomspace(1e-5, 1e-2, 8), n_directions=16)
+    assert abs(est.alpha - W_ALPHA) < 0.08 and est.ci_low < W_ALPHA + 0.05
+
+
+S_MOLLIFY = 1e-7
+
+
+def test_mollified_weierstrass_is_smooth_below_its_scale():
+    radii = S_MOLLIFY * np.geomspace(0.3, 3, 6)
+    est = holder_exponent(sampled_weierstrass(S_MOLLIFY, 256), W_X0, radii=radii, n_directions=16)
+    assert est.n_samples == 256 and est.resolved.sum() >= 4
+    assert abs(est.alpha - 1.0) < 0.2 and est.ci_high > 0.9
+    assert est.crossover > radii[-1] or est.crossover_ci[1] > radii[-1]  # smooth throughout
+
+
+def test_mollified_weierstrass_keeps_its_roughness_well_above_its_scale():
+    radii = np.geomspace(1e-5, 1e-2, 8)  # 100 to 100 000 times the mollifier's scale
+    est = holder_exponent(sampled_weierstrass(S_MOLLIFY, 64), W_X0, radii=radii, n_directions=32)
+    assert abs(est.alpha - W_ALPHA) < 0.1
+    assert est.ci_low < W_ALPHA < est.ci_high + 0.05 and est.ci_high < 0.6
+    assert est.crossover == 0.0  # rough at every measured scale
+
+
+def test_crossover_sits_at_the_mollifier_scale():
+    radii = S_MOLLIFY * np.geomspace(0.3, 1e5, 14)
+    est = holder_exponent(sampled_weierstrass(S_MOLLIFY, 256), W_X0, radii=radii, n_directions=16)
+    assert est.alpha > 0.75  # the smallest resolved scales are the smooth ones
+    assert S_MOLLIFY < est.crossover < 300 * S_MOLLIFY
+    assert est.alpha_below > 0.8 and abs(est.alpha_above - W_ALPHA) < 0.1
+
+
+def test_noise_common_to_all_points_cancels_exactly():
+    """A rough function plus noise that every point shares reads the function's own exponent:
+    paired differences cancel the noise, whatever its size."""
+    eta = 1e3 * np.random.default_rng(5).standard_normal(64)
+    est = holder_exponent(
+        lambda p: weierstrass(p)[:, None] + eta[None, :],
+        W_X0,
+        radii=np.geomspace(1e-5, 1e-2, 8),
+        n_directions=16,
+    )
+    assert abs(est.alpha - W_ALPHA) < 0.1
+    assert np.all(est.noise_floor < 1e-9 * est.structure)
+    assert est.resolved.all()
+
+
+def test_independent_noise_is_debiased_and_its_floor_reported():
+    """A linear f plus noise drawn anew at every point: the naive mean of squared increments is
+    D2 + 2τ²/S; the estimator reports that floor and removes it, reading α = 1 where resolved."""
+    tau, n_samples = 0.05, 400
+    rng = np.random.default_rng(7)
+    slope = np.array([1.0, -2.0, 0.5])
+
+    def f(points):
+        return (points @ slope)[:, None] + tau * rng.standard_normal((len(points), n_samples))
+
+    radii = np.geomspace(1e-4, 1e-1, 10)
+    est = holder_exponent(f, np.zeros(3), radii=radii, n_directions=32)
+    np.testing.assert_allclose(est.noise_floor, 2 * tau**2 / n_samples, rtol=0.1)
+    assert not est.resolved[0] and est.resolved[-4:].all()  # 1e-4 sits under the floor
+    assert abs(est.alpha - 1.0) < 0.1
+    naive = est.structure + est.noise_floor
+    naive_alpha = np.polyfit(np.log(radii), 0.5 * np.log(naive), 1)[0]
+    assert naive_alpha < 0.8  # a straight fit of the naive estimate reads the floor as roughness
+
+
+def test_unresolved_scales_give_a_reason_not_a_number():
+    def f(points):
+        return 1e-9 * points[:, :1] + np.random.default_rng(len(points)).standard_normal(
+            (len(points), 8)
+        )
+
+    est = holder_exponent(f, np.zeros(2), radii=np.geomspace(1e-3, 1e-1, 5), n_directions=4)
+    assert np.isnan(est.alpha) and "resolve" in est.note and "samples" in est.note
+
+
+def test_paired_estimate_is_reproducible_and_rejects_bad_shapes():
+    f = sampled_weierstrass(S_MOLLIFY, 32)
+    radii = np.geomspace(1e-5, 1e-3, 5)
+    a = holder_exponent(f, W_X0, radii=radii, n_directions=4, seed=3)
+    b = holder_exponent(f, W_X0, radii=radii, n_directions=4, seed=3)
+    assert a.alpha == b.alpha and a.ci_low == b.ci_low and a.crossover_ci == b.crossover_ci
+    with pytest.raises(ValueError, match="f: must map"):
+        holder_exponent(lambda p: np.zeros((len(p), 2, 2)), W_X0, radii=radii)
 
 
 # --- Lyapunov ----------------------------------------------------------------------------------

@@ -25,7 +25,16 @@ from jax.sharding import Mesh, PartitionSpec
 
 from mollify.core import noise as noise_lib
 from mollify.core.policies import Policy
-from mollify.tasks import GymnasiumTask, HopperTask, JaxTask, Task, gymnasium_adapter, hopper_stand
+from mollify.tasks import (
+    GymnasiumTask,
+    HopperTask,
+    JaxTask,
+    Task,
+    check_start,
+    fixed_start,
+    gymnasium_adapter,
+    hopper_stand,
+)
 
 # Rollouts batched per vmap call (policies × episodes); measured best on 2 cores at 128–512.
 _TARGET_BATCH = 256
@@ -213,9 +222,11 @@ def _native_actor(policy, thetas, sigma_abs, noise, episodes):
     return act
 
 
-def _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed):
+def _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed, start):
     noise = noise_table(task, kernel, seed, episodes)
     seeds = reset_seeds(seed, episodes)
+    if start == "fixed":  # every episode from the first episode's reset
+        seeds = np.full_like(seeds, seeds[0])
     n = thetas.shape[0]
     per_block = max(1, (_HOPPER_BLOCK if isinstance(task, HopperTask) else _GYM_BLOCK) // episodes)
     if isinstance(task, HopperTask):
@@ -313,12 +324,17 @@ def evaluate(
     kernel: str = "gaussian",
     episodes: int = 8,
     seed: int = 0,
+    start: str = "random",
 ) -> EvalResult:
     """Returns of each row of `thetas` (N, P) over `episodes` episodes at action noise σ.
 
     σ (one value or one per action dimension) is relative to the action half-range; σ = 0 is the
-    deterministic policy. Same seed, same numbers.
+    deterministic policy. `start="fixed"` runs every episode from one state (`tasks.fixed_start`;
+    the episodes then differ only by their noise draws), "random" from the task's reset
+    distribution. Every row sees the same starts and noise draws. Same seed, same numbers.
     """
+    if check_start(start) == "fixed":
+        task = fixed_start(task)
     noise_lib.check_kernel(kernel)
     sigma_rel = noise_lib.check_sigma(sigma, task.action_dim)
     sigma_abs = sigma_rel * task.action_half_range
@@ -339,7 +355,7 @@ def evaluate(
         )
     elif isinstance(task, HopperTask | GymnasiumTask):
         dret, ret, steps, simulated = _evaluate_native(
-            task, policy, thetas, sigma_abs, kernel, episodes, seed
+            task, policy, thetas, sigma_abs, kernel, episodes, seed, start
         )
     else:
         raise TypeError(f"unsupported task type {type(task).__name__}")

@@ -1,10 +1,13 @@
-"""The task registry: `make(name, **params)`, `names()`, `from_gymnasium(env_id)`.
+"""The task registry: `make(name, **params)`, `names()`, `from_gymnasium(env_id)`, and
+`fixed_start(task)`, the same task started every episode from its nominal state.
 
 `params` may override any field of the task's parameter dataclass, plus `horizon` and `gamma`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,17 +21,28 @@ from mollify.tasks.hopper_stand import HopperPhysics, HopperStandParams
 from mollify.util.checks import did_you_mean
 
 __all__ = [
+    "START_MODES",
     "GymnasiumTask",
     "HopperTask",
     "JaxTask",
     "Task",
     "TaskError",
+    "fixed_start",
     "from_gymnasium",
     "make",
     "names",
 ]
 
 DEFAULT_GAMMA = 0.99
+# How episodes start. "random": each episode from its own draw of the task's reset distribution
+# (what training optimises); "fixed": every episode from one state, so that σ = 0 is the raw J of
+# that start, not an average over starts (which is itself a smoothing).
+START_MODES = ("random", "fixed")
+_NOMINAL_START = {
+    "pendulum": pendulum.NOMINAL_START,
+    "double_pendulum": double_pendulum.NOMINAL_START,
+    "planar_quadrotor": planar_quadrotor.NOMINAL_START,
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,3 +165,24 @@ def make(name: str, **params) -> Task:
             f"got {params['actuated']!r}"
         )
     return _BUILDERS[name](dict(params))
+
+
+def check_start(start: str) -> str:
+    if start not in START_MODES:
+        hint = did_you_mean(start, START_MODES)
+        raise TaskError(
+            f"start: unknown start {start!r}{hint}; choose from {', '.join(START_MODES)}"
+        )
+    return start
+
+
+@functools.lru_cache(maxsize=64)
+def fixed_start(task: Task) -> Task:
+    """`task` with its reset distribution collapsed onto the nominal start (pure-JAX tasks: upright
+    pendulums, a level hover at the origin). Cached per task, so evaluators compiled for it are
+    reused. Native tasks (hopper, Gymnasium) have no nominal state: they are returned unchanged,
+    and `evaluate(..., start="fixed")` resets every episode with the first episode's seed."""
+    if not isinstance(task, JaxTask) or task.name not in _NOMINAL_START:
+        return task
+    params = dataclasses.replace(task.params, **_NOMINAL_START[task.name])
+    return dataclasses.replace(task, params=params)

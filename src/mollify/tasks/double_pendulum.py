@@ -34,6 +34,10 @@ class DoublePendulumParams:
     )
 
 
+# `start="fixed"`: every episode from the nominal state, both links upright at rest.
+NOMINAL_START = {"init_noise": 0.0}
+
+
 def action_dim(params: DoublePendulumParams) -> int:
     return len(ACTUATED[params.actuated])
 

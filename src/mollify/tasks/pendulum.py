@@ -26,6 +26,10 @@ class PendulumParams:
     init_speed: float = 1.0  # reset θ̇ ~ U[-init_speed, init_speed]
 
 
+# `start="fixed"`: every episode from the nominal state, upright at rest.
+NOMINAL_START = {"init_angle": 0.0, "init_speed": 0.0}
+
+
 def observe(state: jax.Array, params: PendulumParams) -> jax.Array:
     theta, theta_dot = state[0], state[1]
     return jnp.stack([jnp.cos(theta), jnp.sin(theta), theta_dot])

@@ -30,6 +30,10 @@ class PlanarQuadrotorParams:
     max_position: float = 2.0
 
 
+# `start="fixed"`: every episode from the nominal state, hovering level at the origin.
+NOMINAL_START = {"init_position": 0.0, "init_angle": 0.0, "init_velocity": 0.0}
+
+
 def thrusts(action: jax.Array, p: PlanarQuadrotorParams) -> jax.Array:
     a = jnp.clip(action, -1.0, 1.0)
     return (1.0 + a) * p.mass * p.g / 2.0
