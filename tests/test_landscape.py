@@ -11,12 +11,11 @@ from mollify import evaluate, make_policy, tasks
 from mollify.instruments.landscape import (
     LandscapeConfig,
     compute_landscape,
-    grid_holder,
     load_config,
     random_directions,
     save_dataset,
-    spectra,
 )
+from mollify.instruments.landscape_analysis import grid_holder, grid_roughness, spectra
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +51,24 @@ def test_filter_normalisation_and_zero_biases(pendulum):
     assert np.all(np.asarray(db0) == 0)
 
 
-def test_action_mode_uses_common_random_numbers(pendulum):
+@pytest.mark.parametrize("start", ["fixed", "random"])
+def test_action_mode_uses_common_random_numbers(pendulum, start):
     task, policy, theta = pendulum
-    cfg = LandscapeConfig(dims=1, grid=5, extent=0.5, sigmas=(0.0, 0.3), samples=8, seed=3)
+    cfg = LandscapeConfig(
+        dims=1, grid=5, extent=0.5, sigmas=(0.0, 0.3), samples=8, seed=3, start=start
+    )
     ds = compute_landscape(task, policy, theta, cfg)
     d = random_directions(policy, theta, 1, seed=3)
     for k, alpha in enumerate(ds["alpha"].values):
-        ref = evaluate(task, policy, theta + alpha * d[0], sigma=0.3, episodes=8, seed=3)
+        ref = evaluate(
+            task, policy, theta + alpha * d[0], sigma=0.3, episodes=8, seed=3, start=start
+        )
         assert ds["J"].sel(sigma=0.3).values[k] == pytest.approx(ref.discounted.mean(), rel=1e-6)
-    assert np.all(ds["J_stderr"].values > 0)
+        halves = ds["J_halves"].sel(sigma=0.3).values[:, k]
+        np.testing.assert_allclose(halves, ref.discounted.reshape(2, 4).mean(axis=1), rtol=1e-6)
+    assert np.all(ds["J_stderr"].sel(sigma=0.3).values > 0)
+    # At a fixed start σ = 0 is deterministic: every sample the same, no standard error.
+    assert np.all(ds["J_stderr"].sel(sigma=0.0).values > 0) == (start == "random")
     # Same seed, same numbers.
     again = compute_landscape(task, policy, theta, cfg)
     np.testing.assert_array_equal(ds["J"].values, again["J"].values)
@@ -110,6 +118,50 @@ def test_grid_holder_of_brownian_path_and_smooth_curve():
     assert grid_holder(_as_landscape(brownian))[0.0] == pytest.approx(0.5, abs=0.05)
     smooth = np.sin(np.linspace(0, 3, 2001))
     assert grid_holder(_as_landscape(smooth))[0.0] == pytest.approx(1.0, abs=0.05)
+
+
+def _with_halves(values: np.ndarray, noise: float, seed=0, spacing=0.01) -> xr.Dataset:
+    """A 1-D landscape whose two half-sample estimates carry independent noise of std `noise`."""
+    rng = np.random.default_rng(seed)
+    halves = values[None] + noise * rng.standard_normal((2, values.size))
+    ds = _as_landscape(halves.mean(axis=0), spacing)
+    ds["J_halves"] = (("half", "sigma", "alpha"), halves[:, None, :])
+    return ds
+
+
+def test_grid_roughness_removes_the_noise_floor_that_the_naive_estimate_reads():
+    smooth = np.sin(np.linspace(0, 3, 2001))  # α = 1; steps of 1.5e-3 per grid point
+    noisy = _with_halves(smooth, noise=1e-2)
+    naive = grid_holder(_as_landscape(noisy["J"].values[0]))[0.0]
+    assert naive < 0.7  # the noise floor read as roughness
+    g = grid_roughness(noisy)[0.0]
+    assert g.alpha == pytest.approx(1.0, abs=0.1) and not g.note
+    # The floor is the variance of an increment of the full mean: 2 × (noise² / 2).
+    np.testing.assert_allclose(g.noise_floor, (1e-2) ** 2, rtol=0.1)
+    assert not g.resolved[0] and g.resolved[-3:].all()
+
+
+def test_grid_roughness_says_why_when_nothing_is_resolved():
+    flat = _with_halves(np.zeros(21), noise=1.0)
+    g = grid_roughness(flat)[0.0]
+    assert np.isnan(g.alpha) and "--samples" in g.note
+    assert np.isnan(grid_holder(flat)[0.0])
+
+
+def test_spectra_use_the_cross_spectrum_and_explain_a_missing_slope():
+    x = np.linspace(-1, 1, 201)
+    rng = np.random.default_rng(1)
+    base = np.cumsum(rng.standard_normal(x.size)) * 0.1
+    ds = xr.Dataset(coords={"sigma": [0.0, 0.05, 5.0], "alpha": x})
+    halves = np.stack([np.stack([base, base, base]) + 1e-3 * rng.standard_normal((3, x.size))
+                       for _ in range(2)])  # fmt: skip
+    ds["J"] = (("sigma", "alpha"), halves.mean(axis=0))
+    ds["J_halves"] = (("half", "sigma", "alpha"), halves)
+    spec = spectra(ds)
+    assert spec["noise_power"].sel(sigma=0.05).values[1:].max() > 0
+    assert spec["slope"].sel(sigma=0.05) == pytest.approx(0.0, abs=1e-3)  # same slice: no decay
+    note = str(spec["note"].sel(sigma=5.0).values)
+    assert np.isnan(spec["slope"].sel(sigma=5.0)) and "--extent" in note and "201 grid" in note
 
 
 def test_bad_config_names_the_field():

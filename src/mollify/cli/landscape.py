@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mollify.cli.common import (
@@ -44,6 +45,14 @@ def landscape(
     samples: Annotated[int, typer.Option(help="Noise samples per grid point.")] = 32,
     episodes: Annotated[int, typer.Option(help="param mode: initial states per θ.")] = 8,
     normalization: Annotated[str, typer.Option(help="layer or filter.")] = "layer",
+    start: Annotated[
+        str,
+        typer.Option(
+            help="fixed: every episode from one state (the nominal start; a seed's reset for "
+            "hopper and gym:), so σ = 0 shows the raw J, as rough as it is. random: starts drawn "
+            "per episode, an average over starts that already smooths J."
+        ),
+    ] = "fixed",
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
@@ -63,6 +72,7 @@ def landscape(
             episodes=episodes,
             seed=seed,
             normalization=normalization,
+            start=start,
         ).validate()
         t, pol, theta = load_task_and_policy(task, policy, seed)
         prepare_out(out, resume, force)
@@ -80,23 +90,28 @@ def landscape(
             command=command_line(),
             progress=update,
         )
-    holder = summary["grid_holder_alpha"]
+    holder, slopes = summary["grid_holder_alpha"], summary.get("spectral_slope", {})
     table = Table(
-        title=f"{t.name}: {mode}-space landscape, {grid}^{dims}, {summary['seconds']:.1f} s"
+        title=f"{t.name}: {mode}-space landscape, {start} start, {grid}^{dims}, "
+        f"{summary['seconds']:.1f} s"
     )
     for col in ("σ", "mean J", "min J", "max J", "grid Hölder α", "spectral slope", "−σ²"):
         table.add_column(col)
     for s in config.sigmas:
         j = ds["J"].sel(sigma=s).values
-        slope = summary.get("spectral_slope", {}).get(s, float("nan"))
+        slope = slopes.get(s)
         table.add_row(
             f"{s:g}",
             f"{j.mean():.2f}",
             f"{j.min():.2f}",
             f"{j.max():.2f}",
-            f"{holder[s]:.3f}",
-            f"{slope:.4g}",
+            "see below" if holder[s] is None else f"{holder[s]:.3f}",
+            ("—" if not slopes else "see below") if slope is None else f"{slope:.4g}",
             f"{-(s**2):.4g}",
         )
     console.print(table)
+    for s, note in summary["grid_holder_note"].items():
+        console.print(f"  grid Hölder α at σ = {s:g}: {escape(note)}")
+    for s, note in summary.get("spectral_note", {}).items():
+        console.print(f"  spectral slope at σ = {s:g}: {escape(note)}")
     console.print(f"Wrote {', '.join(summary['files'])} and summary.json to {out}")

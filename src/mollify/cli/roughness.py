@@ -7,7 +7,9 @@ import math
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mollify.cli.common import (
@@ -26,13 +28,26 @@ from mollify.cli.common import (
     progress_bar,
 )
 
+START_HELP = (
+    "fixed: every episode from one state (the nominal start; a seed's reset for hopper and gym:), "
+    "so σ = 0 is the raw J whose roughness the paper discusses. random: starts drawn per episode, "
+    "an average over starts that is itself a smoothing."
+)
+
 
 def roughness(
     task: TaskOpt = "pendulum",
     policy: PolicyOpt = "init",
     sigmas: Annotated[str, typer.Option(help="Action σ values (relative).")] = "0,0.1,0.3",
-    directions: Annotated[int, typer.Option(help="Random directions for the Hölder fit.")] = 32,
-    episodes: Annotated[int, typer.Option(help="Episodes per θ (common random numbers).")] = 16,
+    directions: Annotated[int, typer.Option(help="Random directions for the Hölder fit.")] = 16,
+    episodes: Annotated[
+        int,
+        typer.Option(
+            help="Episodes per θ at σ > 0, paired across θ (common random numbers); their "
+            "Monte-Carlo noise is removed, and more episodes resolve smaller scales."
+        ),
+    ] = 256,
+    start: Annotated[str, typer.Option(help=START_HELP)] = "fixed",
     steps: Annotated[
         int | None, typer.Option(help="Lyapunov steps (default: the roughness module's).")
     ] = None,
@@ -44,14 +59,15 @@ def roughness(
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Hölder exponent α of J_σ at θ per σ, and the closed loop's Lyapunov exponent λ with the
-    Hölder exponent −log γ / λ it predicts."""
+    """Hölder exponent α of J_σ at θ per σ (Monte-Carlo noise removed), the scale δ* below which
+    J_σ is smooth, and the closed loop's Lyapunov exponent λ with the Hölder exponent −log γ / λ
+    it predicts."""
     from mollify.instruments import roughness as rough
     from mollify.util.io import jsonable
 
     try:
         options = {"directions": directions, "episodes": episodes, "steps": steps}
-        values = rough.check_options(parse_floats(sigmas, "sigmas"), **options)
+        values = rough.check_options(parse_floats(sigmas, "sigmas"), **options, start=start)
         t, pol, theta = load_task_and_policy(task, policy, seed)
         rough.check_memory(t, pol, directions=directions, episodes=episodes)
         prepare_out(out_dir, resume, force)
@@ -67,6 +83,7 @@ def roughness(
             sigmas=values,
             **options,
             seed=seed,
+            start=start,
             policy_source=policy,
             command=command_line(),
             progress=update,
@@ -74,14 +91,30 @@ def roughness(
     if json_out:
         typer.echo(json.dumps(out, default=jsonable))
         return
-    radii = out["radii"]
+    radii = np.asarray(out["radii"]) / out["theta_norm"]
     table = Table(
-        title=f"{t.name}: Hölder exponent of J_σ at θ (radii {radii[0]:.2g}–{radii[-1]:.2g})"
+        title=f"{t.name}, {start} start: Hölder exponent of J_σ at θ "
+        f"(radii {radii[0]:.2g}–{radii[-1]:.2g} × ‖θ‖, {directions} directions)"
     )
-    for col in ("σ", "α", "95% CI"):
+    for col in ("σ", "α (smallest resolved scales)", "95% CI", "δ* / ‖θ‖", "α below / above δ*"):
         table.add_column(col)
+    table.add_column("resolved from (× ‖θ‖)")
+    table.add_column("noise floor (RMS)")
     for s, h in out["holder"].items():
-        table.add_row(f"{s:g}", f"{h['alpha']:.3f}", f"[{h['ci_low']:.3f}, {h['ci_high']:.3f}]")
+        if h["n_resolved"] < 3:
+            table.add_row(
+                f"{s:g}", escape(h["note"]), "", "", "", "", f"{h['noise_floor_rms']:.3g}"
+            )
+            continue
+        table.add_row(
+            f"{s:g}",
+            f"{h['alpha']:.3f}",
+            f"[{h['ci_low']:.3f}, {h['ci_high']:.3f}]",
+            escape(h["crossover_text"]),
+            f"{h['alpha_below']:.2f} / {h['alpha_above']:.2f}",
+            f"{h['smallest_resolved_relative']:.2g}",
+            f"{h['noise_floor_rms']:.3g}" if h["samples"] > 1 else "none (deterministic)",
+        )
     console.print(table)
     lam = out["lyapunov"]
     if math.isfinite(lam):

@@ -162,7 +162,15 @@ def theory_uncertainty(
     ),
     action_sigmas: Annotated[str, typer.Option(help="σ for J_σ (relative).")] = "0.03,0.1,0.3,1,3",
     samples: Annotated[int, typer.Option(help="Noise samples per σ.")] = 32,
-    episodes: Annotated[int, typer.Option(help="Initial states per θ.")] = 16,
+    episodes: Annotated[int, typer.Option(help="Episodes per θ.")] = 16,
+    start: Annotated[
+        str,
+        typer.Option(
+            help="random: starts drawn per episode, the objective a policy is trained on, so w is "
+            "the good region training found. fixed: every episode from one state (nominal start; "
+            "a seed's reset for hopper and gym:), the region for that start alone."
+        ),
+    ] = "random",
     seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for uncertainty.png/.json.")] = None,
     resume: ResumeOpt = False,
@@ -170,6 +178,7 @@ def theory_uncertainty(
 ) -> None:
     """Width w of the good region around θ*, J_σ(θ*) and J̃_σ(θ*) against σ, erasure σ, Heisenberg."""
     from mollify.instruments import uncertainty
+    from mollify.tasks import check_start
 
     try:
         options = {"drop": drop, "directions": directions, "samples": samples}
@@ -179,6 +188,7 @@ def theory_uncertainty(
             "action_sigmas": parse_floats(action_sigmas, "action-sigmas"),
         }
         uncertainty.check_options(**options)
+        check_start(start)
         t, pol, theta = _task_and_policy(task, policy, seed)
         uncertainty.check_memory(t, pol, directions=directions, samples=samples, episodes=episodes)
         prepare_out(out, resume, force)
@@ -191,6 +201,7 @@ def theory_uncertainty(
                 out,
                 **options,
                 seed=seed,
+                start=start,
                 policy_source=policy,
                 command=command_line(),
                 progress=lambda msg: status.update(f"measuring: {msg}"),

@@ -10,13 +10,14 @@ import xarray as xr
 from mollify.util.plotting import plt, save_figure
 
 
-def landscape(ds: xr.Dataset, path, holder: dict[float, float] | None = None) -> Path:
+def landscape(ds: xr.Dataset, path, holder: dict[float, float | None] | None = None) -> Path:
     """2-D: one heat map per σ on a shared colour scale; 1-D: the slices overlaid with ±2 SE."""
     sigmas = [float(s) for s in ds["sigma"].values]
     title = f"{ds.attrs.get('title', 'landscape')}\nσ {ds.attrs.get('sigma_units', '')}"
 
     def label(s):
-        alpha = "" if holder is None else f", Hölder α≈{holder.get(s, np.nan):.2f}"
+        value = None if holder is None else holder.get(s)
+        alpha = "" if value is None else f", Hölder α≈{value:.2f}"
         return f"σ = {s:g}{alpha}"
 
     if "beta" in ds.dims:
@@ -63,7 +64,8 @@ def spectra(spec: xr.Dataset, path) -> Path:
             line = ax2.plot(xi[1:] ** 2, ratio, ".", ms=3)[0]
             slope = float(spec["slope"].sel(sigma=s))
             ax2.plot(xi[1:] ** 2, -(s**2) * xi[1:] ** 2, "--", color=line.get_color(), lw=1)
-            line.set_label(f"σ = {s:g}: fit {slope:.3g}, −σ² = {-(s**2):.3g}")
+            fit = "no fit (see summary.json)" if np.isnan(slope) else f"fit {slope:.3g}"
+            line.set_label(f"σ = {s:g}: {fit}, −σ² = {-(s**2):.3g}")
     ax1.set_xlabel("ξ")
     ax1.set_ylabel("power")
     ax1.legend(fontsize=8)

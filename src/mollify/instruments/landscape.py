@@ -13,7 +13,7 @@ initial states and noise draws at every grid point, so the picture is not Monte-
   perturbed θ is scored on the same `episodes` initial states, and `samples` draws of ε are shared
   by every grid point.
 
-The result is one xarray Dataset (dims sigma, alpha[, beta]); `spectra` and `grid_holder` read it.
+The result is one xarray Dataset (dims sigma, alpha[, beta]); `landscape_analysis` reads it.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class LandscapeConfig:
     episodes: int = 8  # param mode only: initial states scoring each perturbed θ
     seed: int = 0
     normalization: str = "layer"
+    start: str = "fixed"  # "fixed": every episode from one state, so σ = 0 is the raw J
 
     def __post_init__(self):
         object.__setattr__(self, "sigmas", tuple(float(s) for s in self.sigmas))
@@ -75,6 +76,9 @@ class LandscapeConfig:
         noise_lib.check_kernel(self.kernel)
         checks.count("samples", self.samples)
         checks.count("episodes", self.episodes)
+        from mollify.tasks import check_start
+
+        check_start(self.start)
         if self.normalization not in NORMALIZATIONS:
             raise checks.InputError(
                 f"normalization: unknown normalization {self.normalization!r}"
@@ -85,7 +89,7 @@ class LandscapeConfig:
             "grid",
             self.grid,
             memory_estimate(self),
-            f"{self.grid}^{self.dims} points × {len(self.sigmas)} σ × 3 float64 result arrays",
+            f"{self.grid}^{self.dims} points × {len(self.sigmas)} σ × 5 float64 result arrays",
         )
         return self
 
@@ -95,11 +99,11 @@ class LandscapeConfig:
 
 
 def memory_estimate(config: LandscapeConfig, n_params: int = 0) -> int:
-    """Bytes of the arrays a landscape keeps whole: J, its standard error and the undiscounted J
-    (float64, one per σ and grid point), the grid coordinates and the directions. Rollouts run in
+    """Bytes of the arrays a landscape keeps whole: J, its standard error, the undiscounted J and
+    the two half-sample J (float64, one per σ and grid point), the grid coordinates and the directions. Rollouts run in
     blocks of bounded size, so they add a constant, not a multiple of the grid."""
     points = config.grid**config.dims
-    return 8 * (points * (3 * len(config.sigmas) + 2 * config.dims) + config.dims * n_params)
+    return 8 * (points * (5 * len(config.sigmas) + 2 * config.dims) + config.dims * n_params)
 
 
 def random_directions(
@@ -174,6 +178,7 @@ def compute_landscape(
     block = min(block, n_points)
     shape = (len(config.sigmas), n_points)
     mean, stderr, undiscounted = np.empty(shape), np.empty(shape), np.empty(shape)
+    halves = np.empty((2, *shape))
     total, done = len(config.sigmas) * n_points, 0
     for i, sigma in enumerate(config.sigmas):
         for start in range(0, n_points, block):
@@ -181,15 +186,19 @@ def compute_landscape(
             m = part.shape[0]
             if m < block:  # pad so every call has the same shape (no recompilation)
                 part = np.concatenate([part, np.repeat(part[-1:], block - m, axis=0)])
-            j, se, ju = _score_block(task, policy, theta0, directions, part, sigma, eps, config)
+            per_sample, ju = _score_block(
+                task, policy, theta0, directions, part, sigma, eps, config
+            )
+            j, se = _mean_se(per_sample)
             mean[i, start : start + m] = j[:m]
             stderr[i, start : start + m] = se[:m]
             undiscounted[i, start : start + m] = ju[:m]
+            halves[:, i, start : start + m] = _half_means(per_sample)[:, :m]
             done += m
             if progress is not None:
                 progress(done, total)
     return _to_dataset(
-        task, policy, theta0, directions, config, mean, stderr, undiscounted, extra_attrs
+        task, policy, theta0, directions, config, mean, stderr, undiscounted, halves, extra_attrs
     )
 
 
@@ -208,6 +217,7 @@ def run(
     with a σ = 0 row and another σ also spectra.nc and .png, and summary.json into `out`.
     Returns the dataset and the summary."""
     from mollify.instruments import figures
+    from mollify.instruments.landscape_analysis import grid_roughness, spectra
     from mollify.util.io import atomic_write_json
 
     start = time.perf_counter()
@@ -220,7 +230,8 @@ def run(
         extra_attrs={"policy_source": policy_source},
     )
     seconds = time.perf_counter() - start
-    holder = grid_holder(ds)
+    rough = grid_roughness(ds)
+    holder = {s: (None if math.isnan(g.alpha) else g.alpha) for s, g in rough.items()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_dataset(ds, out / "landscape.nc")
@@ -229,17 +240,24 @@ def run(
         "task": task.name,
         "command": command,
         "mode": config.mode,
+        "start": config.start,
         "seconds": seconds,
         "grid_holder_alpha": holder,
+        "grid_holder_note": {s: g.note for s, g in rough.items() if g.note},
         "files": ["landscape.nc", "landscape.png"],
     }
     if 0.0 in config.sigmas and len(config.sigmas) > 1:
         spec = spectra(ds)
         save_dataset(spec, out / "spectra.nc")
         figures.spectra(spec, out / "spectra.png")
+        slopes = zip(spec["sigma"].values, spec["slope"].values, spec["note"].values, strict=True)
         summary["spectral_slope"] = {
-            float(s): float(v)
-            for s, v in zip(spec["sigma"].values, spec["slope"].values, strict=True)
+            float(s): (None if math.isnan(v) else float(v)) for s, v, _ in slopes
+        }
+        summary["spectral_note"] = {
+            float(s): str(n)
+            for s, n in zip(spec["sigma"].values, spec["note"].values, strict=True)
+            if n
         }
         summary["files"] += ["spectra.nc", "spectra.png"]
     atomic_write_json(out / "summary.json", summary)
@@ -255,7 +273,8 @@ def _slice_noise(config: LandscapeConfig) -> np.ndarray:
 
 
 def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
-    """(mean discounted J, its standard error, mean undiscounted) for each coordinate row."""
+    """(discounted J per sample (rows, samples), mean undiscounted J) for each coordinate row;
+    a sample is an episode (action mode, or σ = 0) or a draw of ε (param mode)."""
     if config.mode == "action" or sigma == 0.0:
         episodes = config.samples if config.mode == "action" else config.episodes
         thetas = theta0 + coords @ directions
@@ -267,8 +286,9 @@ def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
             kernel=config.kernel,
             episodes=episodes,
             seed=config.seed,
+            start=config.start,
         )
-        return (*_mean_se(res.discounted), res.undiscounted.mean(axis=1))
+        return res.discounted, res.undiscounted.mean(axis=1)
     shifted = coords[:, None, :] + sigma * eps[None, :, :]  # (m, samples, dims)
     m, k = shifted.shape[:2]
     thetas = theta0 + shifted.reshape(m * k, -1) @ directions
@@ -280,9 +300,10 @@ def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
         kernel=config.kernel,
         episodes=config.episodes,
         seed=config.seed,
+        start=config.start,
     )
     per_draw = res.discounted.mean(axis=1).reshape(m, k)
-    return (*_mean_se(per_draw), res.undiscounted.mean(axis=1).reshape(m, k).mean(axis=1))
+    return per_draw, res.undiscounted.mean(axis=1).reshape(m, k).mean(axis=1)
 
 
 def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,11 +312,22 @@ def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=1), se
 
 
+def _half_means(x: np.ndarray) -> np.ndarray:
+    """(2, rows): means of two disjoint halves of the samples; NaN with fewer than 2 samples.
+    The halves' noises are independent, so products of their increments carry no noise bias."""
+    h = x.shape[1] // 2
+    if h == 0:
+        return np.full((2, x.shape[0]), np.nan)
+    return np.stack([x[:, :h].mean(axis=1), x[:, h : 2 * h].mean(axis=1)])
+
+
 def _json(obj) -> str:
     return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
-def _to_dataset(task, policy, theta0, directions, config, mean, stderr, undiscounted, extra):
+def _to_dataset(
+    task, policy, theta0, directions, config, mean, stderr, undiscounted, halves, extra
+):
     axis = config.axis
     dims = ("sigma", "alpha") if config.dims == 1 else ("sigma", "alpha", "beta")
     shape = (len(config.sigmas),) + (config.grid,) * config.dims
@@ -310,6 +342,11 @@ def _to_dataset(task, policy, theta0, directions, config, mean, stderr, undiscou
             "J": (dims, mean.reshape(shape), {"long_name": "mean discounted return"}),
             "J_stderr": (dims, stderr.reshape(shape), {"long_name": "standard error of J"}),
             "J_undiscounted": (dims, undiscounted.reshape(shape)),
+            "J_halves": (
+                ("half", *dims),
+                halves.reshape((2, *shape)),
+                {"long_name": "J from each of two disjoint halves of the samples"},
+            ),
             "theta0": (("param",), theta0),
             "directions": (("direction", "param"), directions),
         },
@@ -339,86 +376,6 @@ def save_dataset(ds: xr.Dataset, path):
 
 def load_config(ds: xr.Dataset) -> LandscapeConfig:
     cfg = json.loads(ds.attrs["config"])
+    cfg.setdefault("start", "random")  # written before starts could be fixed
     cfg["sigmas"] = tuple(cfg["sigmas"])
     return LandscapeConfig(**cfg)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading a landscape: spectra and roughness
-# ---------------------------------------------------------------------------------------------
-def _rows(ds: xr.Dataset, sigma) -> np.ndarray:
-    """The 1-D slices along alpha at one σ: (rows, grid)."""
-    values = np.asarray(ds["J"].sel(sigma=sigma).values, np.float64)
-    return values[None, :] if values.ndim == 1 else values.T  # 2-D: one row per beta
-
-
-def spectra(ds: xr.Dataset, *, band: float = 3.0, skip_lowest: int = 1) -> xr.Dataset:
-    """Power spectrum of the slices along alpha per σ, and the fit of log(P_σ/P_0) on ξ².
-
-    Each slice loses its mean and is Hann-windowed (a slice is not periodic). For 2-D landscapes
-    the spectra of all rows are averaged. The fit uses the frequencies with 0 < σ²ξ² <= `band`
-    (beyond it the kernel's attenuation sinks under the Monte-Carlo floor) after dropping the
-    `skip_lowest` bins nearest zero that the window's leakage dominates. Parameter-space smoothing
-    in slice units predicts slope −σ² exactly; action noise only approximately (different units).
-    """
-    sigmas = np.asarray(ds["sigma"].values, np.float64)
-    if 0.0 not in sigmas:
-        raise ValueError("sigmas: spectra need the unsmoothed landscape (sigma 0) as reference")
-    alpha = np.asarray(ds["alpha"].values)
-    n = alpha.size
-    spacing = float(alpha[1] - alpha[0])
-    xi = 2 * np.pi * np.fft.rfftfreq(n, spacing)
-    window = np.hanning(n)
-    power = np.empty((sigmas.size, xi.size))
-    for i, s in enumerate(sigmas):
-        rows = _rows(ds, s)
-        rows = (rows - rows.mean(axis=1, keepdims=True)) * window
-        power[i] = (np.abs(np.fft.rfft(rows, axis=1)) ** 2).mean(axis=0)
-    p0 = power[sigmas == 0.0][0]
-    slopes, n_fit = np.full(sigmas.size, np.nan), np.zeros(sigmas.size, dtype=int)
-    floor = 1e-12 * p0.max() if p0.max() > 0 else np.inf
-    for i, s in enumerate(sigmas):
-        if s == 0.0:
-            slopes[i] = 0.0
-            continue
-        use = (np.arange(xi.size) > skip_lowest) & ((s * xi) ** 2 <= band) & (p0 > floor)
-        use &= power[i] > 0
-        n_fit[i] = int(use.sum())
-        if n_fit[i] >= 3:
-            x, y = xi[use] ** 2, np.log(power[i, use] / p0[use])
-            slopes[i] = float(np.polyfit(x, y, 1)[0])
-    return xr.Dataset(
-        {
-            "power": (("sigma", "xi"), power),
-            "slope": (("sigma",), slopes, {"long_name": "fitted d log(P_σ/P_0) / d ξ²"}),
-            "predicted_slope": (("sigma",), -(sigmas**2)),
-            "n_fit": (("sigma",), n_fit),
-        },
-        coords={"sigma": sigmas, "xi": xi},
-        attrs={"mode": ds.attrs.get("mode", ""), "band": band},
-    )
-
-
-def grid_holder(ds: xr.Dataset, *, max_lag_fraction: float = 0.125) -> dict[float, float]:
-    """Hölder exponent per σ from the landscape itself: the first-order structure function.
-
-    D(k) = mean |J(α + kh) − J(α)| over the grid (along alpha, and beta for 2-D), for lags k on a
-    geometric range up to `max_lag_fraction` of the axis; α is the slope of log D on log k. It
-    describes roughness at the grid's scales (h to ~extent/4); `mollify roughness` probes finer.
-    """
-    n = ds.sizes["alpha"]
-    lags = np.unique(np.geomspace(1, max(2, int(n * max_lag_fraction)), 8).astype(int))
-    out = {}
-    for s in np.asarray(ds["sigma"].values, np.float64):
-        values = np.asarray(ds["J"].sel(sigma=s).values, np.float64)
-        arrays = [values] if values.ndim == 1 else [values, values.T]
-        d = []
-        for k in lags:
-            diffs = [np.abs(a[k:] - a[:-k]).ravel() for a in arrays]
-            d.append(np.concatenate(diffs).mean())
-        d = np.asarray(d)
-        ok = d > 0
-        out[float(s)] = (
-            float(np.polyfit(np.log(lags[ok]), np.log(d[ok]), 1)[0]) if ok.sum() >= 3 else np.nan
-        )
-    return out

@@ -15,7 +15,15 @@ import numpy as np
 
 from mollify.core.evaluation import episode_keys, reset_seeds
 from mollify.core.policies import Policy, PolicyError
-from mollify.tasks import GymnasiumTask, HopperTask, JaxTask, Task, TaskError
+from mollify.tasks import (
+    GymnasiumTask,
+    HopperTask,
+    JaxTask,
+    Task,
+    TaskError,
+    check_start,
+    fixed_start,
+)
 
 # Size of the separation kept between reference and perturbed hopper states (float64 state space):
 # small enough to stay linear over one control step, far above the 1e-16 relative rounding.
@@ -164,6 +172,7 @@ def lyapunov_per_start(
     seed: int = 0,
     n_starts: int = 8,
     discard: int | None = None,
+    start: str = "random",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-start exponents (NaN where no step counted) and counted steps; see `lyapunov_exponent`."""
     if isinstance(task, GymnasiumTask):
@@ -194,8 +203,12 @@ def lyapunov_per_start(
 
     # Starts are drawn in JAX's default precision (so they are evaluate's), the rest in float64:
     # float32 rounding would swamp the small separations.
+    if check_start(start) == "fixed":  # one start state for all (tangents still differ)
+        task = fixed_start(task)
     if isinstance(task, HopperTask):
         seeds = reset_seeds(seed, n_starts)
+        if start == "fixed":
+            seeds = np.full_like(seeds, seeds[0])
         with jax.enable_x64(True):
             theta = jnp.asarray(params)
             total, count = _hopper_benettin(task, policy, theta, steps, discard, seed, seeds)
@@ -221,6 +234,7 @@ def lyapunov_exponent(
     seed: int = 0,
     n_starts: int = 8,
     discard: int | None = None,
+    start: str = "random",
 ) -> float:
     """Maximal Lyapunov exponent (per control step, natural log) of s' = f(s, μ_θ(obs(s))).
 
@@ -229,7 +243,8 @@ def lyapunov_exponent(
     renormalised every step, and the log growths averaged. `n_starts` initial states are the
     resets of `evaluate`'s first episodes for the same seed (key `split(PRNGKey(seed))[e]`; the
     hopper's `reset_seeds`); the initial tangent is random from the same key (hopper:
-    `np.random.default_rng(seed)`, in (qpos, qvel)). Same seed, same number. Defaults: steps = max(horizon, 500), the first
+    `np.random.default_rng(seed)`, in (qpos, qvel)); with `start="fixed"` every start is the
+    one `evaluate(..., start="fixed")` uses, only the tangents differ. Same seed, same number. Defaults: steps = max(horizon, 500), the first
     discard = steps // 10 steps (transient) not counted. A start stops counting at termination
     (done: the terminating step counts) or a non-finite state, and is averaged over the steps it
     counted; starts that counted nothing are skipped; if none counted, NaN with a warning. An
@@ -237,7 +252,14 @@ def lyapunov_exponent(
     TaskError: their state cannot be set.
     """
     lam, _ = lyapunov_per_start(
-        task, policy, params, steps=steps, seed=seed, n_starts=n_starts, discard=discard
+        task,
+        policy,
+        params,
+        steps=steps,
+        seed=seed,
+        n_starts=n_starts,
+        discard=discard,
+        start=start,
     )
     usable = lam[~np.isnan(lam)]
     if usable.size == 0:

@@ -144,7 +144,8 @@ def holder_exponent(
     `f` maps a batch (N, d) (a float64 NumPy array; called once, on all n_directions × len(radii)
     + 1 points) either to (N,), a deterministic function, or to (N, S): S samples paired across
     all N points by common random numbers (sample j of every point saw the same noise draw, as
-    `evaluate` pairs episodes), whose mean over samples is the function measured, e.g. J_σ.
+    `evaluate` pairs episodes), whose mean over samples is the function measured, e.g. J_σ (S = 1: one sample, nothing to
+    remove; the exponent at the smallest scales of a deterministic f).
 
     Deterministic f: α is the slope of log D(δ) on log δ over all radii, D = mean_d |increment|.
     Paired samples: an increment's sample mean m has E m² = ΔJ² + Var/S, so the squared
@@ -177,8 +178,6 @@ def holder_exponent(
     batch = np.concatenate([x0[None], points.reshape(-1, dim)])
     values = np.asarray(f(batch), dtype=np.float64)
     n = batch.shape[0]
-    if values.ndim == 2 and values.shape[0] == n and values.shape[1] == 1:
-        values = values[:, 0]
     if values.shape != (n,) and not (values.ndim == 2 and values.shape[0] == n):
         raise ValueError(f"f: must map (N, d) to (N,) or (N, S), got {values.shape} for N={n}")
     if not np.all(np.isfinite(values)):
@@ -255,7 +254,7 @@ def _paired(diffs, radii, rng, n_bootstrap, confidence) -> HolderEstimate:
         nan = math.nan
         return HolderEstimate(
             alpha=nan, ci_low=nan, ci_high=nan, intercept=nan,
-            fitted=np.zeros(n_r, bool), note=note, **common,
+            fitted=np.zeros(n_r, bool), local_alpha=np.full(n_r, nan), note=note, **common,
         )  # fmt: skip
     small = idx[:SMALLEST_SCALES]
     fitted = np.zeros(n_r, bool)
@@ -285,13 +284,14 @@ def _debiased_squares(diffs: np.ndarray, weights: np.ndarray | None = None):
     of the samples, one result per resample: (B, …)."""
     s = diffs.shape[-1]
     if weights is None:
-        m, var = diffs.mean(axis=-1), diffs.var(axis=-1, ddof=1)
+        m = diffs.mean(axis=-1)
+        var = diffs.var(axis=-1, ddof=1) if s > 1 else np.zeros_like(m)
     else:
         flat = diffs.reshape(-1, s)
         shape = (weights.shape[0], *diffs.shape[:-1])
         m = (weights @ flat.T / s).reshape(shape)
         m2 = (weights @ (flat**2).T / s).reshape(shape)
-        var = np.maximum(m2 - m**2, 0.0) * s / (s - 1)
+        var = np.maximum(m2 - m**2, 0.0) * s / (s - 1) if s > 1 else np.zeros_like(m)
     return m**2 - var / s, var / s
 
 
@@ -364,20 +364,23 @@ def _percentiles(x: np.ndarray, confidence: float, method: str = "linear") -> tu
 # ---------------------------------------------------------------------------------------------
 # The command: α of J_σ per σ beside λ and its predicted exponent
 # ---------------------------------------------------------------------------------------------
-N_RADII = 10  # radii of the command's fit, geometric over 1e-4…1e-1 × ‖θ‖
+N_RADII = 16  # radii of the command's fit, geometric over RADII_RELATIVE × ‖θ‖
+RADII_RELATIVE = (1e-4, 0.3)
 
 
 def check_options(
-    sigmas, *, directions: int, episodes: int, steps: int | None
+    sigmas, *, directions: int, episodes: int, steps: int | None, start: str = "fixed"
 ) -> tuple[float, ...]:
     """Refuse bad `roughness` options (one line naming the field); returns the σ grid."""
+    from mollify.tasks import check_start
     from mollify.util import checks
 
     values = checks.sigma_grid("sigmas", sigmas, allow_zero=True)
     checks.count("directions", directions, minimum=4)
-    checks.count("episodes", episodes)
+    checks.count("episodes", episodes, minimum=2)
     if steps is not None:
         checks.count("steps", steps)
+    check_start(start)
     return values
 
 
@@ -396,38 +399,44 @@ def run(
     out: Path | None,
     *,
     sigmas,
-    directions: int = 32,
-    episodes: int = 16,
+    directions: int = 16,
+    episodes: int = 256,
     steps: int | None = None,
     seed: int = 0,
+    start: str = "fixed",
     policy_source: str = "init",
     command: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Hölder α of J_σ at θ for each σ (discounted return, common random numbers), the closed
-    loop's Lyapunov exponent λ and the exponent it predicts; roughness.json in `out`."""
+    """Hölder α of J_σ at θ for each σ (discounted return; `episodes` samples paired across θ by
+    common random numbers, their Monte-Carlo noise removed), its crossover scale δ*, and the
+    closed loop's Lyapunov exponent λ with the exponent −log γ/λ it predicts; roughness.json in
+    `out`. With a fixed start, σ = 0 is deterministic and runs one episode."""
     from mollify.core.evaluation import evaluate
     from mollify.instruments import lyapunov
     from mollify.util.io import atomic_write_json
 
     sigmas = tuple(float(s) for s in sigmas)
     theta = np.asarray(theta, np.float64)
-    radii = np.geomspace(1e-4, 1e-1, N_RADII) * float(np.linalg.norm(theta))
-    result = {"task": task.name, "policy": policy_source, "command": command}
+    scale = float(np.linalg.norm(theta))
+    radii = np.geomspace(*RADII_RELATIVE, N_RADII) * scale
+    result = {"task": task.name, "policy": policy_source, "command": command, "start": start}
+    result |= {"episodes": episodes, "directions": directions, "theta_norm": scale}
     result |= {"radii": radii.tolist(), "holder": {}}
     tick = progress or (lambda _done, _total: None)
     for i, s in enumerate(sigmas):
+        n = 1 if (s == 0.0 and start == "fixed") else episodes
 
-        def j_sigma(points, s=s):
-            res = evaluate(task, policy, points, sigma=s, episodes=episodes, seed=seed)
-            return res.discounted.mean(axis=1)
+        def j_sigma(points, s=s, n=n):
+            res = evaluate(task, policy, points, sigma=s, episodes=n, seed=seed, start=start)
+            return res.discounted  # (N, n): paired samples
 
         est = holder_exponent(j_sigma, theta, radii=radii, n_directions=directions, seed=seed)
-        result["holder"][s] = {"alpha": est.alpha, "ci_low": est.ci_low, "ci_high": est.ci_high}
+        result["holder"][s] = summarize(est, scale)
         tick(i + 1, len(sigmas) + 1)
     try:
         lam = lyapunov.lyapunov_exponent(
-            task, policy, theta, seed=seed, **({"steps": steps} if steps else {})
+            task, policy, theta, seed=seed, start=start, **({"steps": steps} if steps else {})
         )
     except (TaskError, PolicyError, ValueError) as exc:
         lam, result["lyapunov_error"] = float("nan"), str(exc)
@@ -440,3 +449,55 @@ def run(
     if out is not None:
         atomic_write_json(Path(out) / "roughness.json", result)
     return result
+
+
+def summarize(est: HolderEstimate, scale: float = 1.0) -> dict:
+    """The numbers a table shows for one estimate, JSON-safe (no NaN, no infinity: null, with the
+    reason in `note` or `crossover_text`); radii and δ* also relative to `scale` (‖θ‖)."""
+    resolved = np.asarray(est.resolved)
+    floor = np.asarray(est.noise_floor)
+
+    def num(x):
+        return float(x) if math.isfinite(x) else None
+
+    entry = {
+        "alpha": num(est.alpha),
+        "ci_low": num(est.ci_low),
+        "ci_high": num(est.ci_high),
+        "alpha_below": num(est.alpha_below),
+        "alpha_above": num(est.alpha_above),
+        "crossover": num(est.crossover),
+        "crossover_relative": num(est.crossover / scale),
+        "crossover_ci_relative": [num(c / scale) for c in est.crossover_ci],
+        "noise_floor_rms": float(np.sqrt(np.median(floor))),
+        "n_resolved": int(resolved.sum()),
+        "smallest_resolved_relative": (
+            float(est.radii[resolved][0] / scale) if resolved.any() else None
+        ),
+        "samples": est.n_samples,
+        "note": est.note,
+        "structure": np.asarray(est.structure).tolist(),
+        "noise_floor": floor.tolist(),
+        "local_alpha": [num(x) for x in np.asarray(est.local_alpha)],
+    }
+    entry["crossover_text"] = _crossover_words(
+        est.crossover / scale, [c / scale for c in est.crossover_ci], entry["n_resolved"]
+    )
+    return entry
+
+
+def _crossover_words(c: float, ci, n_resolved: int) -> str:
+    """δ* (relative) with its CI, in words where it is not a number."""
+    if n_resolved < 3 or math.isnan(c):
+        return "not measured (too few resolved radii)"
+    if c == 0.0:
+        return "below the smallest resolved radius (rough at every measured scale)"
+    if math.isinf(c):
+        return "above the largest radius (smooth at every measured scale)"
+
+    def bound(x):
+        if math.isnan(x):
+            return "?"
+        return "below range" if x == 0.0 else ("above range" if math.isinf(x) else f"{x:.2g}")
+
+    return f"{c:.3g} [{bound(ci[0])}, {bound(ci[1])}]"

@@ -77,6 +77,7 @@ def uncertainty_experiment(
     samples: int = 32,
     episodes: int = 16,
     seed: int = 0,
+    start: str = "random",
     progress: Callable[[str], None] | None = None,
 ) -> UncertaintyReport:
     """Width of the good region around θ* and what mollifiers of growing σ leave of it.
@@ -87,6 +88,7 @@ def uncertainty_experiment(
     the median over directions. J̃_σ(θ*) averages J(θ* + σ z d) over z ~ N(0, 1) and random
     normalised directions d; the erasure σ is where J̃_σ(θ*) (or the action-space J_σ(θ*)) has lost
     `drop` of the advantage. The uncertainty principle predicts erasure at σ of the order of w.
+    `start` as in `evaluate`: every J here is taken over the same starts.
     """
     if not 0 < drop < 1:
         raise ValueError(f"drop: must be in (0, 1), got {drop}")
@@ -96,7 +98,9 @@ def uncertainty_experiment(
     radii = np.linspace(0.0, max_radius, n_radii)
     say("radial profiles")
     points = theta + (radii[None, :, None] * directions[:, None, :]).reshape(-1, theta.size)
-    j = evaluate(task, policy, points, episodes=episodes, seed=seed).discounted.mean(axis=1)
+    j = evaluate(task, policy, points, episodes=episodes, seed=seed, start=start).discounted.mean(
+        axis=1
+    )
     profiles = j.reshape(n_directions, n_radii)
     j_star = float(profiles[:, 0].mean())
     j_bg = float(np.median(profiles[:, -1]))
@@ -111,14 +115,16 @@ def uncertainty_experiment(
     for s in param_sigmas:
         z = rng.standard_normal(samples)
         pts = theta + s * z[:, None] * pert_dirs
-        per = evaluate(task, policy, pts, episodes=episodes, seed=seed).discounted.mean(axis=1)
+        per = evaluate(
+            task, policy, pts, episodes=episodes, seed=seed, start=start
+        ).discounted.mean(axis=1)
         j_param.append(per.mean())
         j_param_se.append(per.std(ddof=1) / math.sqrt(samples))
     say("action-space mollification")
     action_sigmas = np.asarray(action_sigmas, np.float64)
     j_action, j_action_se = [], []
     for s in action_sigmas:
-        r = evaluate(task, policy, theta, sigma=float(s), episodes=episodes, seed=seed)
+        r = evaluate(task, policy, theta, sigma=float(s), episodes=episodes, seed=seed, start=start)
         j_action.append(r.discounted.mean())
         j_action_se.append(r.discounted.std(ddof=1) / math.sqrt(r.discounted.size))
     j_param, j_action = np.asarray(j_param), np.asarray(j_action)
@@ -217,6 +223,7 @@ def run(
     uncertainty.png and uncertainty.json in `out`."""
     report = uncertainty_experiment(task, policy, theta, progress=progress, **options)
     summary = {"task": task.name, "policy": policy_source, "command": command, **report.summary()}
+    summary["start"] = options.get("start", "random")
     if out is not None:
         figures.uncertainty(report, Path(out) / "uncertainty.png")
         atomic_write_json(Path(out) / "uncertainty.json", summary)

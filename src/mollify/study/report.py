@@ -40,6 +40,8 @@ def _fmt(x, digits=4) -> str:
     if x is None:
         return "—"
     if isinstance(x, float | np.floating):
+        if math.isnan(x):
+            return "—"
         if not math.isfinite(x):
             return str(x)
         return f"{x:.{digits}g}"
@@ -94,11 +96,19 @@ def _landscape_sections(root: Path, numbers: list[Number]) -> list[Section]:
         )
         rows = []
         slopes = summary.get("spectral_slope", {})
+        alpha_notes = summary.get("grid_holder_note", {})
+        slope_notes = summary.get("spectral_note", {})
         for s, alpha in summary["grid_holder_alpha"].items():
             slope = slopes.get(s)
-            rows.append([s, _fmt(alpha, 3), _fmt(slope), _fmt(-(float(s) ** 2))])
-            numbers.append(Number(f"{summary['task']} landscape α(σ={s})", _fmt(alpha, 3), cmd))
+            a = _fmt(alpha, 3) if alpha is not None else "no value (below)"
+            b = _fmt(slope) if slope is not None or s not in slope_notes else "no value (below)"
+            rows.append([s, a, b, _fmt(-(float(s) ** 2))])
+            numbers.append(Number(f"{summary['task']} landscape α(σ={s})", a, cmd))
         sec.tables.append((["σ", "grid Hölder α", "spectral slope", "−σ²"], rows))
+        for s, note in alpha_notes.items():
+            sec.paragraphs.append(f"Grid Hölder α at σ = {s}: {note}.")
+        for s, note in slope_notes.items():
+            sec.paragraphs.append(f"Spectral slope at σ = {s}: {note}.")
         sec.images.append((folder / "landscape.png", "landscape per σ"))
         if (folder / "spectra.png").exists():
             sec.images.append((folder / "spectra.png", "power spectra and log-ratio fits"))
@@ -111,21 +121,40 @@ def _roughness_sections(root: Path, numbers: list[Number]) -> list[Section]:
     for path in sorted(root.rglob("roughness.json")):
         r = _load_json(path)
         cmd = r.get("command") or "mollify roughness"
-        sec = Section(f"Roughness: {r['task']}")
+        sec = Section(f"Roughness: {r['task']} ({r.get('start', 'random')} start)")
         rows = []
         for s, h in r["holder"].items():
-            rows.append(
-                [s, _fmt(h["alpha"], 3), f"[{_fmt(h['ci_low'], 3)}, {_fmt(h['ci_high'], 3)}]"]
-            )
+            if h.get("note"):
+                rows.append([s, "no value", h["note"], "", ""])
+                continue
+            ci = f"[{_fmt(h['ci_low'], 3)}, {_fmt(h['ci_high'], 3)}]"
+            cross = h.get("crossover_text", "—")
+            floor = h.get("noise_floor_rms")
+            rows.append([s, _fmt(h["alpha"], 3), ci, cross, _fmt(floor, 3)])
             numbers.append(Number(f"{r['task']} Hölder α of J_σ (σ={s})", _fmt(h["alpha"], 3), cmd))
-        sec.tables.append((["σ", "Hölder α", "95% CI"], rows))
+        head = ["σ", "Hölder α (smallest resolved scales)", "95% CI", "δ* / ‖θ‖ [95% CI]"]
+        sec.tables.append(([*head, "noise floor (RMS of one increment)"], rows))
         lam = r.get("lyapunov")
         sec.paragraphs.append(
-            f"Radii {_fmt(r['radii'][0], 2)}–{_fmt(r['radii'][-1], 2)} around θ. Lyapunov exponent "
-            f"λ = {_fmt(lam)} per step, −log γ = {_fmt(-math.log(r['gamma']))}; predicted Hölder "
-            f"exponent −log γ/λ = {_fmt(r.get('predicted_holder'))} "
-            f"({'non-trivial: λ > −log γ' if r.get('predicted_nontrivial') else 'λ ≤ −log γ: J Lipschitz'})."
+            "Monte-Carlo noise removed from the squared increments (paired episodes); α is fitted "
+            "on the smallest radii resolved above that noise; below δ* J_σ is smooth (local "
+            "exponent ≥ 0.8), above it rough."
         )
+        radii = f"Radii {_fmt(r['radii'][0], 2)}–{_fmt(r['radii'][-1], 2)} around θ. "
+        if lam is None or not math.isfinite(lam):
+            why = r.get("lyapunov_error", "no start counted a step")
+            sec.paragraphs.append(radii + f"Lyapunov exponent unavailable: {why}.")
+        else:
+            regime = (
+                "non-trivial: λ > −log γ"
+                if r.get("predicted_nontrivial")
+                else "λ ≤ −log γ: J Lipschitz"
+            )
+            sec.paragraphs.append(
+                radii + f"Lyapunov exponent λ = {_fmt(lam)} per step, −log γ = "
+                f"{_fmt(-math.log(r['gamma']))}; predicted Hölder exponent −log γ/λ = "
+                f"{_fmt(r.get('predicted_holder'))} ({regime})."
+            )
         numbers.append(Number(f"{r['task']} Lyapunov λ", _fmt(lam), cmd))
         out.append(sec)
     return out

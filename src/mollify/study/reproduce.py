@@ -18,7 +18,7 @@ SIGMA_GRID = (0.01, 0.03, 0.1, 0.3, 1, 3)
 STUDIES = {
     "full": {
         "landscape": {"grid": 101, "samples": 32, "sigmas": (0, 0.1, 0.3, 1)},
-        "roughness": {"directions": 64, "episodes": 32, "sigmas": (0, 0.1, 0.3, 1)},
+        "roughness": {"directions": 16, "episodes": 256, "sigmas": (0, 0.03, 0.1, 0.3, 1)},
         "theory_tasks": ("pendulum", "double_pendulum"),
         "sweep_tasks": ("hopper_stand", "double_pendulum", "planar_quadrotor", "pendulum"),
         "sweep_sigmas": SIGMA_GRID,
@@ -35,7 +35,7 @@ STUDIES = {
     },
     "quick": {
         "landscape": {"grid": 21, "samples": 8, "sigmas": (0, 0.1, 0.3, 1)},
-        "roughness": {"directions": 8, "episodes": 4, "sigmas": (0, 0.3)},
+        "roughness": {"directions": 8, "episodes": 64, "sigmas": (0, 0.3)},
         "theory_tasks": ("pendulum",),
         "sweep_tasks": ("pendulum",),
         "sweep_sigmas": (0.03, 0.3, 3),
@@ -91,10 +91,12 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
     config = landscape.LandscapeConfig(**opts).validate()
     landscape.run(*task_and_policy("pendulum"), config, where, command=cmd)
 
+    # The chaotic task at a fixed start: raw J fractal, J_σ smooth (the paper's central claim).
     where, opts = out / "roughness", study["roughness"]
-    cmd = step("roughness", command_line("roughness", task="pendulum", **opts, out=where))
+    cmd = command_line("roughness", task="double_pendulum", **opts, out=where)
+    step("roughness, fixed start", cmd)
     where.mkdir(parents=True, exist_ok=True)
-    roughness.run(*task_and_policy("pendulum"), where, **opts, command=cmd)
+    roughness.run(*task_and_policy("double_pendulum"), where, **opts, command=cmd)
 
     for name in study["theory_tasks"]:
         where = out / "theory" / name
