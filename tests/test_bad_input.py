@@ -91,6 +91,7 @@ CLI_ROWS = [
     (["landscape", "--out", "{d}/a_file"], ["out", "a_file", "not a directory"]),
     (["landscape", "--out", "{d}/a_file/sub"], ["out", "a_file/sub", "is a file"]),
     (["landscape", "--resume", "--force"], ["out", "--resume or --force"]),
+    (["landscape", "--start", "fixd"], ["start", "fixd", "did you mean 'fixed'"]),
     # roughness
     (["roughness", "--sigmas", "0,-1"], ["sigmas", "-1"]),
     (["roughness", "--sigmas", "0.3,0.1"], ["sigmas", "0.1 after 0.3"]),
@@ -99,6 +100,8 @@ CLI_ROWS = [
     (["roughness", "--directions", HUGE], ["directions", HUGE, "memory"]),
     (["roughness", "--episodes", "0"], ["episodes", "0"]),
     (["roughness", "--steps", "-5"], ["steps", "-5"]),
+    (["roughness", "--episodes", "1"], ["episodes", "1", ">= 2"]),
+    (["roughness", "--start", "randm"], ["start", "randm", "did you mean 'random'"]),
     (["roughness", "--policy", "{d}/random.npz"], ["policy", "random.npz"]),
     (["roughness", "--out", "{d}/full"], ["out", "full", "--resume"]),
     # theory heat
@@ -133,6 +136,7 @@ CLI_ROWS = [
     (["theory", "uncertainty", "--param-sigmas", "1,0.1"], ["param-sigmas", "0.1 after 1"]),
     (["theory", "uncertainty", "--action-sigmas", "0,1"], ["action-sigmas", "0"]),
     (["theory", "uncertainty", "--action-sigmas", "nan"], ["action-sigmas", "nan"]),
+    (["theory", "uncertainty", "--start", "nominal"], ["start", "nominal", "random, fixed"]),
     (["theory", "uncertainty", "--out", "{d}/full"], ["out", "full"]),
     # sweep
     (["sweep", "--sigmas", "0.1,-0.3"], ["sigmas", "-0.3"]),

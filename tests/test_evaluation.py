@@ -154,3 +154,46 @@ def test_gymnasium_adapter_rejects_discrete_and_unknown():
         tasks.from_gymnasium("CartPole-v1")
     with pytest.raises(ValueError, match="task"):
         tasks.from_gymnasium("NoSuchEnv-v9")
+
+
+@pytest.mark.parametrize("name", ["pendulum", "double_pendulum", "planar_quadrotor"])
+def test_fixed_start_makes_sigma_zero_deterministic(name):
+    """start="fixed": every episode from one state, so at σ = 0 all episodes agree (the raw J of
+    that start); at σ > 0 they differ only by their noise draws. "random" starts differ."""
+    task = tasks.make(name, horizon=50)
+    policy = make_policy(task)
+    theta = np.asarray(policy.init(jax.random.PRNGKey(1)))
+    fixed = evaluate(task, policy, theta, episodes=4, seed=2, start="fixed").discounted[0]
+    assert np.ptp(fixed) == 0.0
+    noisy = evaluate(task, policy, theta, sigma=0.3, episodes=4, seed=2, start="fixed")
+    assert np.ptp(noisy.discounted[0]) > 0
+    random = evaluate(task, policy, theta, episodes=4, seed=2).discounted[0]
+    assert np.ptp(random) > 0
+
+
+def test_fixed_start_is_the_nominal_state():
+    pendulum = tasks.fixed_start(tasks.make("pendulum"))
+    _, state = pendulum.reset(jax.random.PRNGKey(7))
+    np.testing.assert_array_equal(np.asarray(state), [0.0, 0.0])  # upright, at rest
+    quad = tasks.fixed_start(tasks.make("planar_quadrotor"))
+    np.testing.assert_array_equal(np.asarray(quad.reset(jax.random.PRNGKey(7))[1]), np.zeros(6))
+    base = tasks.make("double_pendulum")
+    assert tasks.fixed_start(base) is tasks.fixed_start(base)  # cached: compiled code is reused
+    with pytest.raises(ValueError, match="start: unknown start 'fix'"):
+        evaluate(base, make_policy(base), np.zeros(make_policy(base).n_params), start="fix")
+
+
+def test_fixed_start_resets_every_native_episode_with_one_seed(monkeypatch):
+    """Hopper and Gymnasium envs have no nominal state: a fixed start is the first episode's
+    reset, repeated. (Their σ = 0 returns can still differ in the last digits: the batched
+    float32 policy rounds differently by batch position, and the closed loop amplifies it.)"""
+    task = tasks.make("hopper_stand", horizon=3)
+    policy = make_policy(task)
+    theta = np.asarray(policy.init(jax.random.PRNGKey(1)))
+    seen = []
+    reset = task.physics.reset
+    monkeypatch.setattr(task.physics, "reset", lambda seeds: seen.append(seeds) or reset(seeds))
+    evaluate(task, policy, theta, episodes=4, seed=2, start="fixed")
+    evaluate(task, policy, theta, episodes=4, seed=2, start="random")
+    assert len(set(seen[0].tolist())) == 1 and len(set(seen[1].tolist())) == 4
+    assert seen[0][0] == seen[1][0]  # the first episode's own reset

@@ -233,8 +233,8 @@ def _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed, st
         physics = task.physics
         init_states, init_obs = physics.reset(seeds)
     outs = []
-    for start in range(0, n, per_block):
-        part = thetas[start : start + per_block]
+    for first in range(0, n, per_block):
+        part = thetas[first : first + per_block]
         m = part.shape[0]
         act = _native_actor(policy, part, sigma_abs, noise, episodes)
         if isinstance(task, HopperTask):
@@ -348,7 +348,7 @@ def evaluate(
     if not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes: must be a positive integer, got {episodes!r}")
     check_memory(task, thetas.shape[0], int(episodes))
-    start = time.perf_counter()
+    began = time.perf_counter()
     if isinstance(task, JaxTask):
         dret, ret, steps, simulated = _evaluate_jax(
             task, policy, thetas, sigma_abs, kernel, episodes, seed
@@ -364,7 +364,7 @@ def evaluate(
         undiscounted=np.asarray(ret, np.float64),
         lengths=np.asarray(steps, np.int64),
         env_steps=int(simulated),
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - began,
     )
 
 
