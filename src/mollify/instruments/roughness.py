@@ -2,8 +2,11 @@
 
 `holder_exponent` measures how fast |f(x0 + δd) − f(x0)| shrinks with δ: D(δ) ∝ δ^α. α = 1 means a
 usable gradient at that scale; α < 1 means the differences shrink more slowly than δ (a fractal
-landscape, where finite differences and gradients say little). The mechanism, a chaotic closed
-loop, is measured by `lyapunov`; `run` (what `mollify roughness` does) prints both side by side.
+landscape, where finite differences and gradients say little). J_σ is only ever sampled: its
+increments carry Monte-Carlo noise that does not vanish as δ → 0 on a chaotic system, and a
+straight fit would measure that floor, not J_σ. So sampled functions are paired across points
+(common random numbers) and the noise is removed before anything is fitted. The mechanism, a
+chaotic closed loop, is measured by `lyapunov`; `run` (what `mollify roughness` does) reports both.
 """
 
 from __future__ import annotations
@@ -245,12 +248,16 @@ def _paired(diffs, radii, rng, n_bootstrap, confidence) -> HolderEstimate:
         "resolved": resolved,
     }
     if idx.size < 3:
-        ratio = np.max(d2 / np.maximum(floor, 1e-300))
-        note = (
-            f"only {idx.size} of {n_r} radii in [{radii[0]:.3g}, {radii[-1]:.3g}] resolve the "
-            f"increments above the Monte-Carlo noise (3 needed; best signal/noise {ratio:.2g}, "
-            f"needed {RESOLVE_RATIO:g}): use more than {n_samples} samples or larger radii"
-        )
+        if not np.any(diffs):
+            note = "f is flat here: every increment at every radius is exactly 0 (nothing to fit)"
+        else:
+            ratio = np.max(d2 / np.maximum(floor, 1e-300))
+            note = (
+                f"only {idx.size} of {n_r} radii in [{radii[0]:.3g}, {radii[-1]:.3g}] resolve "
+                f"the increments above the Monte-Carlo noise (3 needed; best signal/noise "
+                f"{ratio:.2g}, needed {RESOLVE_RATIO:g}): use more than {n_samples} samples or "
+                "larger radii"
+            )
         nan = math.nan
         return HolderEstimate(
             alpha=nan, ci_low=nan, ci_high=nan, intercept=nan,
@@ -404,6 +411,7 @@ def run(
     steps: int | None = None,
     seed: int = 0,
     start: str = "fixed",
+    radii_relative: tuple[float, float] = RADII_RELATIVE,
     policy_source: str = "init",
     command: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -419,7 +427,7 @@ def run(
     sigmas = tuple(float(s) for s in sigmas)
     theta = np.asarray(theta, np.float64)
     scale = float(np.linalg.norm(theta))
-    radii = np.geomspace(*RADII_RELATIVE, N_RADII) * scale
+    radii = np.geomspace(*radii_relative, N_RADII) * scale
     result = {"task": task.name, "policy": policy_source, "command": command, "start": start}
     result |= {"episodes": episodes, "directions": directions, "theta_norm": scale}
     result |= {"radii": radii.tolist(), "holder": {}}

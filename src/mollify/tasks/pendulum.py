@@ -22,11 +22,12 @@ class PendulumParams:
     g: float = 10.0
     m: float = 1.0
     l: float = 1.0
-    init_angle: float = jnp.pi  # reset θ ~ U[-init_angle, init_angle]
+    init_angle: float = jnp.pi  # reset θ ~ start_angle + U[-init_angle, init_angle]
     init_speed: float = 1.0  # reset θ̇ ~ U[-init_speed, init_speed]
+    start_angle: float = 0.0  # 0: centred upright (Gymnasium's reset); π: hanging
 
 
-# `start="fixed"`: every episode from the nominal state, upright at rest.
+# `start="fixed"`: every episode from the nominal state, at rest at `start_angle` (upright).
 NOMINAL_START = {"init_angle": 0.0, "init_speed": 0.0}
 
 
@@ -38,6 +39,7 @@ def observe(state: jax.Array, params: PendulumParams) -> jax.Array:
 def reset(key: jax.Array, params: PendulumParams):
     high = jnp.array([params.init_angle, params.init_speed])
     state = jax.random.uniform(key, (2,), minval=-high, maxval=high)
+    state = state.at[0].add(params.start_angle)
     return observe(state, params), state
 
 
