@@ -415,3 +415,23 @@ def test_bad_arguments_raise():
         lyapunov_exponent(task, policy, theta, steps=10, discard=10)
     with pytest.raises(ValueError, match="policy"):
         lyapunov_exponent(tasks.make("pendulum"), policy, theta)
+
+
+@pytest.mark.slow
+def test_chaotic_raw_j_is_rough_and_j_sigma_smooth_with_default_options():
+    """The issue's acceptance check (about 30 s): `mollify roughness --task double_pendulum
+    --sigmas 0,0.3 --json` with every other option at its default."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mollify.cli import app
+
+    res = CliRunner().invoke(
+        app, ["roughness", "--task", "double_pendulum", "--sigmas", "0,0.3", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    holder = json.loads(res.output)["holder"]
+    raw, smoothed = holder["0.0"], holder["0.3"]
+    assert raw["alpha"] < 0.5 < 0.8 < smoothed["alpha"]
+    assert raw["ci_high"] < smoothed["ci_low"]

@@ -62,7 +62,7 @@ def roughness(
     """Hölder exponent α of J_σ at θ per σ (Monte-Carlo noise removed), the scale δ* below which
     J_σ is smooth, and the closed loop's Lyapunov exponent λ with the Hölder exponent −log γ / λ
     it predicts."""
-    from mollify.instruments import roughness as rough
+    from mollify.instruments import policy_roughness as rough
     from mollify.util.io import jsonable
 
     try:

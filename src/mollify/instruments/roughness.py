@@ -6,21 +6,16 @@ landscape, where finite differences and gradients say little). J_σ is only ever
 increments carry Monte-Carlo noise that does not vanish as δ → 0 on a chaotic system, and a
 straight fit would measure that floor, not J_σ. So sampled functions are paired across points
 (common random numbers) and the noise is removed before anything is fitted. The mechanism, a
-chaotic closed loop, is measured by `lyapunov`; `run` (what `mollify roughness` does) reports both.
+chaotic closed loop, is measured by `lyapunov`; `policy_roughness` applies both to a policy on a task.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from mollify.core.policies import Policy, PolicyError
-from mollify.tasks import Task, TaskError
 
 DEFAULT_RADII = np.geomspace(1e-3, 1e-1, 12)
 
@@ -366,146 +361,3 @@ def _percentiles(x: np.ndarray, confidence: float, method: str = "linear") -> tu
     tail = 100 * (1 - confidence) / 2
     lo, hi = np.percentile(x, [tail, 100 - tail], method=method)
     return float(lo), float(hi)
-
-
-# ---------------------------------------------------------------------------------------------
-# The command: α of J_σ per σ beside λ and its predicted exponent
-# ---------------------------------------------------------------------------------------------
-N_RADII = 16  # radii of the command's fit, geometric over RADII_RELATIVE × ‖θ‖
-RADII_RELATIVE = (1e-4, 0.3)
-
-
-def check_options(
-    sigmas, *, directions: int, episodes: int, steps: int | None, start: str = "fixed"
-) -> tuple[float, ...]:
-    """Refuse bad `roughness` options (one line naming the field); returns the σ grid."""
-    from mollify.tasks import check_start
-    from mollify.util import checks
-
-    values = checks.sigma_grid("sigmas", sigmas, allow_zero=True)
-    checks.count("directions", directions, minimum=4)
-    checks.count("episodes", episodes, minimum=2)
-    if steps is not None:
-        checks.count("steps", steps)
-    check_start(start)
-    return values
-
-
-def check_memory(task: Task, policy: Policy, *, directions: int, episodes: int) -> None:
-    """Refuse a `roughness` run whose probe points or rollouts cannot fit in memory."""
-    from mollify.core import evaluation
-
-    check_holder_memory("directions", directions, N_RADII, policy.n_params)
-    evaluation.check_memory(task, directions * N_RADII + 1, episodes)
-
-
-def run(
-    task: Task,
-    policy: Policy,
-    theta,
-    out: Path | None,
-    *,
-    sigmas,
-    directions: int = 16,
-    episodes: int = 256,
-    steps: int | None = None,
-    seed: int = 0,
-    start: str = "fixed",
-    radii_relative: tuple[float, float] = RADII_RELATIVE,
-    policy_source: str = "init",
-    command: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Hölder α of J_σ at θ for each σ (discounted return; `episodes` samples paired across θ by
-    common random numbers, their Monte-Carlo noise removed), its crossover scale δ*, and the
-    closed loop's Lyapunov exponent λ with the exponent −log γ/λ it predicts; roughness.json in
-    `out`. With a fixed start, σ = 0 is deterministic and runs one episode."""
-    from mollify.core.evaluation import evaluate
-    from mollify.instruments import lyapunov
-    from mollify.util.io import atomic_write_json
-
-    sigmas = tuple(float(s) for s in sigmas)
-    theta = np.asarray(theta, np.float64)
-    scale = float(np.linalg.norm(theta))
-    radii = np.geomspace(*radii_relative, N_RADII) * scale
-    result = {"task": task.name, "policy": policy_source, "command": command, "start": start}
-    result |= {"episodes": episodes, "directions": directions, "theta_norm": scale}
-    result |= {"radii": radii.tolist(), "holder": {}}
-    tick = progress or (lambda _done, _total: None)
-    for i, s in enumerate(sigmas):
-        n = 1 if (s == 0.0 and start == "fixed") else episodes
-
-        def j_sigma(points, s=s, n=n):
-            res = evaluate(task, policy, points, sigma=s, episodes=n, seed=seed, start=start)
-            return res.discounted  # (N, n): paired samples
-
-        est = holder_exponent(j_sigma, theta, radii=radii, n_directions=directions, seed=seed)
-        result["holder"][s] = summarize(est, scale)
-        tick(i + 1, len(sigmas) + 1)
-    try:
-        lam = lyapunov.lyapunov_exponent(
-            task, policy, theta, seed=seed, start=start, **({"steps": steps} if steps else {})
-        )
-    except (TaskError, PolicyError, ValueError) as exc:
-        lam, result["lyapunov_error"] = float("nan"), str(exc)
-    tick(len(sigmas) + 1, len(sigmas) + 1)
-    result["lyapunov"] = lam
-    result["gamma"] = task.gamma
-    if math.isfinite(lam):
-        pred = lyapunov.predicted_holder_exponent(lam, task.gamma)
-        result["predicted_holder"], result["predicted_nontrivial"] = pred.alpha, pred.nontrivial
-    if out is not None:
-        atomic_write_json(Path(out) / "roughness.json", result)
-    return result
-
-
-def summarize(est: HolderEstimate, scale: float = 1.0) -> dict:
-    """The numbers a table shows for one estimate, JSON-safe (no NaN, no infinity: null, with the
-    reason in `note` or `crossover_text`); radii and δ* also relative to `scale` (‖θ‖)."""
-    resolved = np.asarray(est.resolved)
-    floor = np.asarray(est.noise_floor)
-
-    def num(x):
-        return float(x) if math.isfinite(x) else None
-
-    entry = {
-        "alpha": num(est.alpha),
-        "ci_low": num(est.ci_low),
-        "ci_high": num(est.ci_high),
-        "alpha_below": num(est.alpha_below),
-        "alpha_above": num(est.alpha_above),
-        "crossover": num(est.crossover),
-        "crossover_relative": num(est.crossover / scale),
-        "crossover_ci_relative": [num(c / scale) for c in est.crossover_ci],
-        "noise_floor_rms": float(np.sqrt(np.median(floor))),
-        "n_resolved": int(resolved.sum()),
-        "smallest_resolved_relative": (
-            float(est.radii[resolved][0] / scale) if resolved.any() else None
-        ),
-        "samples": est.n_samples,
-        "note": est.note,
-        "structure": np.asarray(est.structure).tolist(),
-        "noise_floor": floor.tolist(),
-        "local_alpha": [num(x) for x in np.asarray(est.local_alpha)],
-    }
-    entry["crossover_text"] = _crossover_words(
-        est.crossover / scale, [c / scale for c in est.crossover_ci], entry["n_resolved"]
-    )
-    return entry
-
-
-def _crossover_words(c: float, ci, n_resolved: int) -> str:
-    """δ* (relative) with its CI, in words where it is not a number."""
-    if n_resolved < 3 or math.isnan(c):
-        return "not measured (too few resolved radii)"
-    if c == 0.0:
-        return "below the smallest resolved radius (rough at every measured scale)"
-    if math.isinf(c):
-        return "above the largest radius (smooth at every measured scale)"
-
-    def bound(x):
-        if math.isnan(x):
-            return "?"
-        return "below range" if x == 0.0 else ("above range" if math.isinf(x) else f"{x:.2g}")
-
-    return f"{c:.3g} [{bound(ci[0])}, {bound(ci[1])}]"

@@ -70,7 +70,7 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
     every step recomputes; one-go steps (landscape, roughness, theory) always recompute."""
     from mollify import tasks
     from mollify.core.policies import policy_from_spec
-    from mollify.instruments import heat, landscape, roughness, uncertainty
+    from mollify.instruments import heat, landscape, policy_roughness, uncertainty
     from mollify.study import report, sweep
 
     study = STUDIES["quick" if quick else "full"]
@@ -96,7 +96,7 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
     cmd = command_line("roughness", task="double_pendulum", **opts, out=where)
     step("roughness, fixed start", cmd)
     where.mkdir(parents=True, exist_ok=True)
-    roughness.run(*task_and_policy("double_pendulum"), where, **opts, command=cmd)
+    policy_roughness.run(*task_and_policy("double_pendulum"), where, **opts, command=cmd)
 
     for name in study["theory_tasks"]:
         where = out / "theory" / name

@@ -11,6 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    """The process umask, read once at import (setting it is the only way to read it, and a
+    later read could race with another thread creating a file)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` on a temp file beside `path`, then rename it into place."""
     path = Path(path)
@@ -19,6 +30,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a result should read like any file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
