@@ -117,7 +117,7 @@ def roughness(
         )
     console.print(table)
     lam = out["lyapunov"]
-    if math.isfinite(lam):
+    if lam is not None:
         regime = "λ > −log γ: J is Hölder with" if out["predicted_nontrivial"] else "λ ≤ −log γ:"
         console.print(
             f"Lyapunov exponent λ = {lam:.4g} per step; −log γ = {-math.log(t.gamma):.4g}; "

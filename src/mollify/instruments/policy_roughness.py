@@ -93,7 +93,11 @@ def run(
     except (TaskError, PolicyError, ValueError) as exc:
         lam, result["lyapunov_error"] = float("nan"), str(exc)
     tick(len(sigmas) + 1, len(sigmas) + 1)
-    result["lyapunov"] = lam
+    result["lyapunov"] = lam if math.isfinite(lam) else None  # JSON has no NaN or infinity
+    if lam == -math.inf:
+        result["lyapunov_error"] = "λ = −∞: the tangent collapsed (singular closed-loop Jacobian)"
+    elif result["lyapunov"] is None and "lyapunov_error" not in result:
+        result["lyapunov_error"] = "every start terminated before a step was counted"
     result["gamma"] = task.gamma
     if math.isfinite(lam):
         pred = lyapunov.predicted_holder_exponent(lam, task.gamma)
