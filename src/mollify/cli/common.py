@@ -112,12 +112,15 @@ def prepare_out(out: Path | None, resume: bool, force: bool, field: str = "out")
     prepare_output_dir(out, resume=resume, force=force, field=field)
 
 
-def load_task_and_policy(task: str, policy: str, seed: int):
-    """(Task, Policy, θ) for `--task` and `--policy`."""
+def load_task_and_policy(task: str, policy: str, seed: int, check_task=None):
+    """(Task, Policy, θ) for `--task` and `--policy`; `check_task(task)` runs the checks that need
+    the task (sizes, memory) before the policy file is read."""
     from mollify import tasks
     from mollify.core.policies import policy_from_spec
 
     t = tasks.make(task)
+    if check_task is not None:
+        check_task(t)
     return (t, *policy_from_spec(t, policy, seed))
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mollify.cli.common import console, fail, input_errors
+from mollify.cli.common import console, fail, input_errors, load_task_and_policy
 
 
 def tasks() -> None:
@@ -41,19 +41,17 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Deterministic (σ = 0) and stochastic (σ) mean return of one policy, with 95 % CIs."""
-    from mollify import tasks as task_lib
     from mollify.core.evaluation import check_memory, policy_returns
     from mollify.core.noise import check_kernel, check_sigma
-    from mollify.core.policies import policy_from_spec
     from mollify.util import checks
 
     try:
         checks.count("episodes", episodes)
         check_kernel(kernel)
         check_sigma(sigma, 1)
-        t = task_lib.make(task)
-        check_memory(t, 1, episodes)
-        pol, theta = policy_from_spec(t, policy, seed)
+        t, pol, theta = load_task_and_policy(
+            task, policy, seed, lambda t: check_memory(t, 1, episodes)
+        )
     except input_errors() as exc:
         fail(str(exc))
     with console.status(f"evaluating {t.name} ({episodes} episodes × 2)", spinner="dots"):

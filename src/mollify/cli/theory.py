@@ -18,6 +18,7 @@ from mollify.cli.common import (
     console,
     fail,
     input_errors,
+    load_task_and_policy,
     parse_floats,
     prepare_out,
 )
@@ -25,17 +26,6 @@ from mollify.cli.common import (
 theory_app = typer.Typer(
     help="The paper's heat-equation, backward-heat and uncertainty claims.", no_args_is_help=True
 )
-
-
-def _task_and_policy(task: str, policy: str, seed: int, check_task=None):
-    """Load the task, run `check_task(task)` (checks that need it), then load the policy."""
-    from mollify import tasks
-    from mollify.core.policies import policy_from_spec
-
-    t = tasks.make(task)
-    if check_task is not None:
-        check_task(t)
-    return (t, *policy_from_spec(t, policy, seed))
 
 
 @theory_app.command("heat")
@@ -60,7 +50,7 @@ def theory_heat(
     options = {"sigma_min": sigma_min, "sigma_max": sigma_max, "n_actions": n_actions}
     options |= {"action_index": action_index, "mc_samples": mc_samples}
     try:
-        t, pol, theta = _task_and_policy(
+        t, pol, theta = load_task_and_policy(
             task, policy, seed, lambda t: heat.check_heat_options(t, **options)
         )
         prepare_out(out, resume, force)
@@ -117,7 +107,7 @@ def theory_backward(
     options = {"sigma": sigma, "delta": delta, "n_actions": n_actions}
     options |= {"action_index": action_index}
     try:
-        t, pol, theta = _task_and_policy(
+        t, pol, theta = load_task_and_policy(
             task, policy, seed, lambda t: heat.check_backward_options(t, **options)
         )
         prepare_out(out, resume, force)
@@ -189,7 +179,7 @@ def theory_uncertainty(
         }
         uncertainty.check_options(**options)
         check_start(start)
-        t, pol, theta = _task_and_policy(task, policy, seed)
+        t, pol, theta = load_task_and_policy(task, policy, seed)
         uncertainty.check_memory(t, pol, directions=directions, samples=samples, episodes=episodes)
         prepare_out(out, resume, force)
         options["n_directions"] = options.pop("directions")
