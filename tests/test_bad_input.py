@@ -177,13 +177,25 @@ CLI_ROWS = [
 ]
 
 CLI_ROWS += [
+    # advise
+    (["advise", "--budget", "5"], ["budget", "5", "at least"]),
+    (["advise", "--budget", "-1"], ["budget", "-1"]),
+    (["advise", "--train-steps", "10"], ["train-steps", "10"]),
+    (["advise", "--probes", "quarter"], ["probes", "quarter", "full or half"]),
+    (["advise", "--task", "pendulm"], ["task", "pendulm", "'pendulum'"]),
+    (["advise", "--task", "gym:CartPole-v1"], ["task", "CartPole-v1", "Discrete"]),
+    (["advise", "--policy", "{d}/random.npz"], ["policy", "random.npz", "corrupt"]),
+    (["advise", "--policy", "{d}/double.npz"], ["policy", "double.npz", "'pendulum' needs"]),
+    (["advise", "--out", "{d}/full"], ["out", "full", "--resume"]),
+    (["advise", "--resume", "--force"], ["out", "--resume or --force"]),
+    (["advise", "--budget", "abc"], ["--budget", "Invalid value"]),
     (["train", "--algo", "ppoo"], ["algo", "ppoo", "did you mean 'ppo'"]),
     (["train", "--kernel", "gausian"], ["kernel", "gausian", "did you mean 'gaussian'"]),
     (["train", "--sigma-mode", "fixd"], ["sigma-mode", "fixd", "did you mean 'fixed'"]),
 ]
 
 OUT_COMMANDS = {"landscape", "sweep", "train", "reproduce", "roughness", "heat", "backward",
-                "uncertainty"}  # fmt: skip
+                "uncertainty", "advise"}  # fmt: skip
 
 
 def _log(what: str, message: str, code) -> None:
@@ -301,6 +313,10 @@ def _api_rows():
          ["algo", "ppoo", "'ppo'"]),
         ("default_config sigma", lambda *_: training.default_config("pendulum", sigma=-1.0),
          ["sigma", "-1"]),
+        ("advise task", lambda *_: mollify.advise("pendulm"), ["task", "pendulm", "'pendulum'"]),
+        ("advise budget", lambda *_: mollify.advise("pendulum", budget=5), ["budget", "5"]),
+        ("advise budget type", lambda *_: mollify.advise("pendulum", budget=1e6),
+         ["budget", "1000000.0", "integer"]),
     ]  # fmt: skip
     return [pytest.param(*r, id=r[0]) for r in rows]
 

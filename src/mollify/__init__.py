@@ -21,6 +21,7 @@ from mollify.core.policies import Policy, load_policy, make_policy, save_policy 
 from mollify.instruments.lyapunov import lyapunov_exponent  # noqa: E402
 from mollify.instruments.roughness import HolderEstimate, holder_exponent  # noqa: E402
 from mollify.instruments.smoothing import heat_residual, heat_solution, smooth  # noqa: E402
+from mollify.study.advisor import Advice, advise  # noqa: E402
 from mollify.tasks.gym_envs import register_envs as _register_envs  # noqa: E402
 
 _register_envs()
@@ -28,9 +29,11 @@ _register_envs()
 __version__ = "0.1.0"
 __all__ = [
     "KERNELS",
+    "Advice",
     "EvalResult",
     "HolderEstimate",
     "Policy",
+    "advise",
     "evaluate",
     "heat_residual",
     "heat_solution",

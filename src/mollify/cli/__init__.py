@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from mollify.cli import evaluate, landscape, roughness, study, theory, train
+from mollify.cli import advise, evaluate, landscape, roughness, study, theory, train
 
 app = typer.Typer(
     help="Measure how exploration noise mollifies policy landscapes (Wang, Herbert, Gao 2024).",
@@ -29,6 +29,7 @@ app.command()(train.train)
 app.command()(study.sweep)
 app.command()(study.report)
 app.command()(study.reproduce)
+app.command()(advise.advise)
 
 
 def main() -> None:  # pragma: no cover - thin wrapper for `python -m mollify`

@@ -66,6 +66,7 @@ def build(root: str | Path) -> tuple[Path, Path]:
     sections += _roughness_sections(root, numbers)
     sections += _theory_sections(root, numbers)
     sections += _sweep_sections(root, assets, numbers)
+    sections += _advisor_sections(root, numbers)
     if not sections:
         raise ValueError(
             f"directory: {str(root)!r} holds no mollify results (landscape, theory, sweep)"
@@ -285,6 +286,31 @@ table{border-collapse:collapse;margin:.8em 0;font-size:.9em}td,th{border:1px sol
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}
 figcaption{font-size:.85em;color:#555}code{font-size:.85em;background:#f6f6f6;padding:0 .2em}
 """
+
+
+def _advisor_sections(root: Path, numbers: list[Number]) -> list[Section]:
+    from mollify.study import advisor_validation as validation
+
+    out = []
+    for path in sorted(root.rglob("validation.json")):
+        doc = _load_json(path)
+        rows = doc["rows"]
+        cmd = doc.get("command") or "mollify reproduce"
+        sec = Section("The σ advisor against the PPO σ sweep")
+        sec.paragraphs.append(
+            "Each row: `mollify advise` for the sweep's training budget (a PPO pilot with a "
+            "learned σ, then three probes), against the best σ of PPO at fixed σ (6 σ or fewer, "
+            "seeds per σ as in the sweep) and the σ not distinguishable from it. A σ is in the "
+            "set when the grid σ nearest to it (log scale) is. " + validation.summary_sentence(rows)
+        )
+        sec.tables.append((validation.HEADER, validation.table(rows)))
+        for r in rows:
+            sec.paragraphs.append(f"{r['row']}: {r['advice']['rule']}.")
+            label = r["task"] + "".join(f" {k}={v:g}" for k, v in r["params"].items())
+            rerun = r.get("command") or cmd
+            numbers.append(Number(f"{label}: advised σ", _fmt(r["advice"]["sigma"], 3), rerun))
+        out.append(sec)
+    return out
 
 
 def _table_html(header, rows) -> str:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mollify.training.config import STUDY_STEPS
+
 SIGMA_GRID = (0.01, 0.03, 0.1, 0.3, 1, 3)
 
 STUDIES = {
@@ -23,15 +25,13 @@ STUDIES = {
         "sweep_tasks": ("hopper_stand", "double_pendulum", "planar_quadrotor", "pendulum"),
         "sweep_sigmas": SIGMA_GRID,
         "seeds": 3,
-        "steps": {
-            "pendulum": 300_000,
-            "double_pendulum": 400_000,
-            "planar_quadrotor": 300_000,
-            "hopper_stand": 50_000,
-        },
+        "steps": STUDY_STEPS,
         "kernel_sigmas": (0.03, 0.1, 0.3),
         "kernel_steps": 300_000,
         "uncertainty": {"directions": 16, "samples": 32, "episodes": 16},
+        # The σ advisor against the sweep: its tasks, the variants (their own sweeps), and PPO
+        # with a learned σ from 1 (SB3/CleanRL's start) as a baseline.
+        "advisor": {"variants": True, "learned": True},
     },
     "quick": {
         "landscape": {"grid": 21, "samples": 8, "sigmas": (0, 0.1, 0.3, 1)},
@@ -50,6 +50,7 @@ STUDIES = {
             "param_sigmas": (0.1, 1),
             "action_sigmas": (0.3, 3),
         },
+        "advisor": {"variants": False, "learned": False},
     },
 }
 
@@ -109,16 +110,7 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
         )
 
     sweep_dir = out / "sigma_sweep"
-    toml = sweep_dir / "sweep.toml"
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    steps = "\n".join(f"{k} = {v}" for k, v in study["steps"].items())
-    names = ", ".join(f'"{t}"' for t in study["sweep_tasks"])
-    sigmas = ", ".join(f"{s:g}" for s in study["sweep_sigmas"])
-    toml.write_text(
-        f'[sweep]\ntasks = [{names}]\nalgos = ["ppo"]\nsigmas = [{sigmas}]\n'
-        f'seeds = {study["seeds"]}\nkernels = ["gaussian"]\nsigma_modes = ["fixed"]\n\n'
-        f"[sweep.steps]\n{steps}\n"
-    )
+    toml = write_sweep_toml(sweep_dir, study["sweep_tasks"], study, study["sweep_sigmas"])
     cmd = step("variance sweep, PPO at fixed σ", command_line("sweep", config=toml, out=sweep_dir))
     sweep.run_sweep(sweep.load_spec(toml), sweep_dir, command=cmd, force=not resume)
 
@@ -131,6 +123,8 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
         options = {("n_directions" if k == "directions" else k): v for k, v in opts.items()}
         task, policy, theta = task_and_policy("pendulum", str(best))
         uncertainty.run(task, policy, theta, where, policy_source=str(best), command=cmd, **options)
+
+    _advisor_validation(out / "advice", sweep_dir, study, step, resume)
 
     where = out / "kernels"
     opts = {"tasks": ("pendulum",), "algos": ("es",), "kernels": ("gaussian", "laplace", "uniform")}
@@ -145,6 +139,57 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
     html_path, _ = report.build(out)
     (out / "wall_time.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
     return html_path
+
+
+def write_sweep_toml(
+    where: Path, tasks, study: dict, sigmas, *, mode: str = "fixed", task_params=None
+) -> Path:
+    """where/sweep.toml: PPO on `tasks` at `sigmas`, the study's seeds and per-task budgets."""
+    where.mkdir(parents=True, exist_ok=True)
+    steps = "\n".join(f"{t} = {study['steps'][t]}" for t in tasks)
+    names = ", ".join(f'"{t}"' for t in tasks)
+    grid = ", ".join(f"{s:g}" for s in sigmas)
+    text = (
+        f'[sweep]\ntasks = [{names}]\nalgos = ["ppo"]\nsigmas = [{grid}]\n'
+        f'seeds = {study["seeds"]}\nkernels = ["gaussian"]\nsigma_modes = ["{mode}"]\n\n'
+        f"[sweep.steps]\n{steps}\n"
+    )
+    if task_params:
+        inline = ", ".join(f"{k} = {v!r}" for k, v in task_params.items())
+        text += f"\n[options]\ntask_params = {{{inline}}}\n"
+    (where / "sweep.toml").write_text(text)
+    return where / "sweep.toml"
+
+
+def _advisor_validation(where: Path, sweep_dir: Path, study: dict, step, resume: bool) -> None:
+    """`mollify advise` on every swept task (and, in the full study, the variants, each with its
+    own sweep), scored against the sweep; PPO's learned σ as a baseline. validation.json/.md."""
+    from mollify.study import advisor_validation as validation
+    from mollify.study import sweep
+
+    def run_sweep(dest: Path, tasks, sigmas, mode="fixed", params=None) -> Path:
+        toml = write_sweep_toml(dest, tasks, study, sigmas, mode=mode, task_params=params)
+        cmd = step(
+            f"sweep for the advisor ({dest.name})", command_line("sweep", config=toml, out=dest)
+        )
+        sweep.run_sweep(sweep.load_spec(toml), dest, command=cmd, force=not resume)
+        return dest
+
+    rows_in = [(t, t, {}, sweep_dir) for t in study["sweep_tasks"]]
+    if study["advisor"]["variants"]:
+        for label, (task, params) in validation.VARIANTS.items():
+            dest = run_sweep(
+                where / "sweeps" / label, (task,), study["sweep_sigmas"], params=params
+            )
+            rows_in.append((label, task, params, dest))
+    rows = []
+    for label, task, params, swept in rows_in:
+        learned = None
+        if study["advisor"]["learned"]:
+            learned = run_sweep(where / "learned" / label, (task,), (1.0,), "learned", params)
+        step(f"σ advisor ({label})", validation.advise_command(task, params, swept))
+        rows.append(validation.validate_row(label, task, params, swept, learned_dir=learned))
+    validation.write(rows, where, command="mollify reproduce (its σ advisor step)")
 
 
 def _best_policy(sweep_dir: Path, task: str) -> Path | None:

@@ -144,6 +144,14 @@ TASK_DEFAULTS: dict[str, dict] = {
     "planar_quadrotor": {"n_envs": 16, "n_steps": 256, "total_steps": 2_000_000, "lr": 3e-4},
     "hopper_stand": {"n_envs": 32, "n_steps": 256, "total_steps": 1_000_000, "lr": 3e-4},
 }  # fmt: skip
+# The env-step budget of one run in the default study (`mollify reproduce`): what the σ sweep and
+# the σ advisor assume a user trains with unless told otherwise.
+STUDY_STEPS: dict[str, int] = {
+    "pendulum": 300_000,
+    "double_pendulum": 400_000,
+    "planar_quadrotor": 300_000,
+    "hopper_stand": 50_000,
+}
 ALGO_DEFAULTS: dict[str, dict] = {
     "ppo": {},
     "reinforce": {"lr": 1e-3, "update_epochs": 1, "n_minibatches": 1},

@@ -1,0 +1,220 @@
+"""The σ advisor checked against what it replaces: a PPO fixed-σ sweep (6 σ, 3 seeds).
+
+One row per (task, parameters): the advice (full probes and half probes), the sweep's best σ and
+the σ not distinguishable from it, and two baselines: σ = 1 (SB3's and CleanRL's starting
+log-std 0) and PPO's learned σ at the end of training. A σ "lies in the set" when the grid σ
+nearest to it (on a log scale) is the best σ or not distinguishable from it: the sweep only
+knows its grid, so each grid point stands for the σ closer to it than to its neighbours.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+# The validation's rows beyond the default study: one weaker, one heavier, one damped task.
+VARIANTS = {
+    "pendulum_weak": ("pendulum", {"max_torque": 1.0}),
+    "quadrotor_heavy": ("planar_quadrotor", {"mass": 0.972}),
+    "double_pendulum_damped": ("double_pendulum", {"damping": 0.5}),
+}
+
+
+def nearest_grid(sigma: float, grid) -> float:
+    grid = np.asarray(sorted(grid), np.float64)
+    return float(grid[np.argmin(np.abs(np.log(grid) - math.log(sigma)))])
+
+
+def in_set(sigma: float | None, grid, good) -> bool | None:
+    if sigma is None or not math.isfinite(sigma) or sigma <= 0:
+        return None
+    return nearest_grid(sigma, grid) in set(good)
+
+
+def sweep_entry(sweep_dir: Path, task: str) -> tuple[dict, int]:
+    """The fixed-σ PPO statistics of `task` in a sweep, and the env steps the sweep spent on it."""
+    stats = json.loads((Path(sweep_dir) / "stats.json").read_text())
+    entry = next(
+        v for v in stats.values()
+        if v["task"] == task and v["algo"] == "ppo" and v["sigma_mode"] == "fixed"
+    )  # fmt: skip
+    with open(Path(sweep_dir) / "summary.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["task"] == task and r["sigma_mode"] == "fixed"]
+    return entry, sum(int(float(r["env_steps"])) for r in rows)
+
+
+def advise_command(task: str, params: dict, sweep_dir: Path) -> str:
+    """How to rerun a row's advice: the CLI for a built-in task, the library for a variant."""
+    entry, steps = sweep_entry(sweep_dir, task)
+    runs = sum(p["n"] for p in entry["deterministic"]["points"])
+    if not params:
+        return f"mollify advise --task {task} --train-steps {steps // runs} --json"
+    args = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return f"mollify.advise(tasks.make({task!r}, {args}), train_steps={steps // runs})"
+
+
+def learned_sigmas(learned_dir: Path | None, task: str) -> list[float]:
+    """PPO's learned σ at the end of training, one per seed (the last row of metrics.csv)."""
+    if learned_dir is None:
+        return []
+    out = []
+    for path in sorted(Path(learned_dir).glob(f"runs/{task}/ppo/gaussian/learned/*/seed=*")):
+        with open(path / "metrics.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        if rows:
+            out.append(float(rows[-1]["sigma"]))
+    return out
+
+
+def validate_row(
+    label: str,
+    task: str,
+    params: dict,
+    sweep_dir: Path,
+    *,
+    learned_dir: Path | None = None,
+    seed: int = 0,
+    progress=None,
+) -> dict:
+    """Advise on `task` with `params` for the sweep's budget, and score it against the sweep."""
+    from mollify import tasks
+    from mollify.study.advisor import BUDGET_RUNS, advise
+
+    entry, sweep_steps = sweep_entry(sweep_dir, task)
+    det = entry["deterministic"]
+    grid = [p["sigma"] for p in det["points"]]
+    good = sorted({det["best_sigma"], *det["indistinguishable_from_best"]})
+    train_steps = sweep_steps // max(1, sum(p["n"] for p in det["points"]))
+    t = tasks.make(task, **params)
+    # The advice may spend what it is meant to save: at most 10 % of the sweep it replaces.
+    budget = min(int(BUDGET_RUNS * train_steps), sweep_steps // 10)
+    options = {"seed": seed, "train_steps": train_steps, "budget": budget, "progress": progress}
+    full = advise(t, **options)
+    half = advise(t, probes="half", **options)
+    learned = learned_sigmas(learned_dir, task)
+    learned_mean = float(np.mean(learned)) if learned else None
+    flat = len(good) == len(grid)
+    row = {
+        "row": label,
+        "task": task,
+        "params": params,
+        "train_steps": train_steps,
+        "sweep_env_steps": sweep_steps,
+        "grid": grid,
+        "means": [p["mean"] for p in det["points"]],
+        "best_sigma": det["best_sigma"],
+        "good_set": good,
+        "flat": flat,
+        "advice": {k: getattr(full, k) for k in ("sigma", "low", "high", "env_steps", "rule")},
+        "advice_half": {k: getattr(half, k) for k in ("sigma", "low", "high", "env_steps")},
+        "evidence": full.evidence,
+        "learned_sigma": learned_mean,
+        "learned_sigmas": learned,
+    }
+    row["command"] = advise_command(task, params, sweep_dir)
+    row["advice"]["fraction_of_sweep"] = full.env_steps / max(1, sweep_steps)
+    row["advice_half"]["fraction_of_sweep"] = half.env_steps / max(1, sweep_steps)
+    row["hit"] = {
+        "advice": in_set(full.sigma, grid, good),
+        "advice_half": in_set(half.sigma, grid, good),
+        "sigma_1": in_set(1.0, grid, good),
+        "learned": in_set(learned_mean, grid, good),
+    }
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    def count(key):
+        known = [r["hit"][key] for r in rows if r["hit"][key] is not None]
+        return {"hits": int(sum(known)), "rows": len(known)}
+
+    informative = [r for r in rows if not r["flat"]]
+    return {
+        "rows": len(rows),
+        "informative_rows": len(informative),
+        "advice": count("advice"),
+        "advice_informative": {
+            "hits": int(sum(bool(r["hit"]["advice"]) for r in informative)),
+            "rows": len(informative),
+        },
+        "advice_half": count("advice_half"),
+        "sigma_1": count("sigma_1"),
+        "learned": count("learned"),
+        "max_fraction_of_sweep": max((r["advice"]["fraction_of_sweep"] for r in rows), default=0),
+    }
+
+
+HEADER = [
+    "row",
+    "sweep: best σ",
+    "not distinguishable",
+    "advice σ [low, high]",
+    "in set",
+    "env steps (% of sweep)",
+    "half probes",
+    "σ = 1",
+    "PPO learned σ",
+]
+
+
+def table(rows: list[dict]) -> list[list[str]]:
+    """One line per row, the cells of HEADER (✓ in the set, ✗ not, — no number)."""
+
+    def mark(hit):
+        return "—" if hit is None else ("✓" if hit else "✗")
+
+    out = []
+    for r in rows:
+        a, h = r["advice"], r["advice_half"]
+        params = ", ".join(f"{k} {v:g}" for k, v in r["params"].items())
+        others = [s for s in r["good_set"] if s != r["best_sigma"]]
+        learned = r["learned_sigma"]
+        out.append(
+            [
+                r["task"] + (f" ({params})" if params else ""),
+                f"{r['best_sigma']:g}",
+                (", ".join(f"{s:g}" for s in others) or "none")
+                + (" (flat: every σ)" if r["flat"] else ""),
+                f"{a['sigma']:.2g} [{a['low']:.2g}, {a['high']:.2g}]",
+                mark(r["hit"]["advice"]),
+                f"{a['env_steps']:,} ({100 * a['fraction_of_sweep']:.1f} %)",
+                f"{h['sigma']:.2g} {mark(r['hit']['advice_half'])}",
+                mark(r["hit"]["sigma_1"]),
+                "not run" if learned is None else f"{learned:.2g} {mark(r['hit']['learned'])}",
+            ]
+        )
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    """The validation table as Markdown (the README shows this)."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table(rows)]
+    return "\n".join(lines)
+
+
+def summary_sentence(rows: list[dict]) -> str:
+    s = summarize(rows)
+    a, ai = s["advice"], s["advice_informative"]
+    return (
+        f"The advice lies in the sweep's best set on {a['hits']} of {a['rows']} rows "
+        f"({ai['hits']} of {ai['rows']} rows where the sweep tells σ apart), spending at most "
+        f"{100 * s['max_fraction_of_sweep']:.1f} % of a sweep's env steps; with half its probes "
+        f"{s['advice_half']['hits']} of {s['advice_half']['rows']}; σ = 1 (SB3/CleanRL's start) "
+        f"{s['sigma_1']['hits']} of {s['sigma_1']['rows']}; PPO's learned σ "
+        f"{s['learned']['hits']} of {s['learned']['rows']}."
+    )
+
+
+def write(rows: list[dict], out: Path, command: str | None = None) -> Path:
+    """validation.json (rows, summary, the command) and validation.md in `out`."""
+    from mollify.util.io import atomic_write_json, atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "validation.md", markdown(rows) + "\n")
+    doc = {"rows": rows, "summary": summarize(rows), "command": command}
+    return atomic_write_json(out / "validation.json", doc)
