@@ -131,3 +131,29 @@ def test_validation_scores_against_the_nearest_grid_sigma():
     assert advisor_validation.in_set(0.25, grid, [0.1, 0.3]) is True
     assert advisor_validation.in_set(0.6, grid, [0.1, 0.3]) is False
     assert advisor_validation.in_set(None, grid, [0.1]) is None
+
+
+def test_report_shows_the_validation_table(tmp_path):
+    from mollify.study import report
+
+    row = {
+        "row": "pendulum_weak", "task": "pendulum", "params": {"max_torque": 1.0},
+        "train_steps": 300_000, "sweep_env_steps": 5_400_000,
+        "grid": [0.1, 0.3, 1.0], "means": [-900.0, -240.0, -230.0], "best_sigma": 1.0,
+        "good_set": [1.0], "flat": False, "advice_other_seeds": [0.5, 0.9],
+        "advice": {"sigma": 0.8, "low": 0.1, "high": 1.5, "env_steps": 400_000, "rule": "r",
+                   "fraction_of_sweep": 0.074, "return_at_nearest_grid": -230.0,
+                   "regret_fraction": 0.0},
+        "advice_half": {"sigma": 0.4, "low": 0.1, "high": 1.5, "env_steps": 200_000,
+                        "fraction_of_sweep": 0.037},
+        "learned_sigma": None, "learned_sigmas": [], "command": "mollify.advise(...)",
+        "hit": {"advice": True, "advice_seeds": [True, False, True], "advice_half": False,
+                "sigma_1": True, "learned": None},
+    }  # fmt: skip
+    advisor_validation.write([row], tmp_path / "advice", command="mollify reproduce")
+    _, md_path = report.build(tmp_path)
+    md = md_path.read_text()
+    assert "The σ advisor against the PPO σ sweep" in md
+    assert "| pendulum (max_torque 1) | 1 | none | 0.8 [0.1, 1.5] | ✓ | -230 (0 %) |" in md
+    assert "on 1 of 1 rows" in md and "advisor seeds 0–2: 2 of 3" in md
+    assert "nan" not in md

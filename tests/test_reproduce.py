@@ -20,6 +20,7 @@ def test_quick_study_produces_every_part_of_the_report(tmp_path):
         "theory/pendulum/uncertainty.json",
         "sigma_sweep/summary.csv",
         "kernels/summary.csv",
+        "advice/validation.json",
         "report.html",
         "report.md",
     ):
@@ -30,3 +31,5 @@ def test_quick_study_produces_every_part_of_the_report(tmp_path):
     assert kernels == {} or all(v["algo"] == "es" for v in kernels.values())
     md = (tmp_path / "report.md").read_text()
     assert "mollify sweep --config" in md and "mollify theory heat" in md
+    assert "The σ advisor against the PPO σ sweep" in md and "mollify advise --task pendulum" in md
+    assert "nan" not in md

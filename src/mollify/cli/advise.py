@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -90,14 +91,14 @@ def advise(
         ("erase the good region", "erase", "high"),
     ):
         s = ev[key].get("sigma")
-        table.add_row(
-            name,
-            what,
-            escape(f"σ = {s:.3g}" if s is not None else ev[key].get("reason", "not measured")),
-        )
+        measured = s is not None and math.isfinite(s)
+        text = f"σ = {s:.3g}" if measured else ev[key].get("reason", "not measured")
+        table.add_row(name, what, escape(text))
     console.print(table)
     console.print(
         f"recommended σ = {result.sigma:.3g}, interval [{result.low:.3g}, {result.high:.3g}], "
         f"{result.env_steps} env steps of {result.budget} ({result.seconds:.0f} s)"
     )
     console.print(escape(result.rule))
+    if not result.measured:
+        console.print("No bound was measured: the recommendation is the probed range's midpoint.")

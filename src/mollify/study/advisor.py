@@ -55,6 +55,7 @@ class Advice:
     budget: int
     train_steps: int
     rule: str
+    measured: tuple[str, ...] = ()  # the bounds that rest on a measurement (reach, smooth, erase)
     evidence: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -137,6 +138,9 @@ def advise(
         budget=budget,
         train_steps=train_steps,
         rule=rule,
+        measured=tuple(
+            k for k in ("reach", "smooth", "erase") if evidence[k].get("sigma") is not None
+        ),
         evidence=evidence,
         seconds=time.perf_counter() - began,
     )
@@ -155,6 +159,7 @@ class _Pilot:
     trained: bool
     curve_updates: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     curve: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    curve_se: np.ndarray = field(default_factory=lambda: np.zeros(0))
     observations: np.ndarray | None = None  # states the pilot visited, for action distances
     half_range: np.ndarray | None = None
     reason: str = ""
@@ -183,6 +188,7 @@ class _Pilot:
         out |= {"update_step_median": float(np.median(self.step_sizes))}
         out |= {"theta0_norm": float(np.linalg.norm(self.theta0))}
         out |= {"curve_updates": self.curve_updates.tolist(), "curve": self.curve.tolist()}
+        out |= {"curve_se": self.curve_se.tolist()}
         return out
 
 
@@ -256,6 +262,7 @@ def _pilot(task, policy_spec, seed, steps, meter: _Meter, scale, say) -> _Pilot:
         True,
         curve_updates=idx,
         curve=res.undiscounted.mean(axis=1),
+        curve_se=res.undiscounted.std(axis=1, ddof=1) / math.sqrt(n_eps),
         observations=np.asarray(obs, np.float32),
         half_range=np.asarray(task.action_half_range, np.float64),
     )
@@ -273,9 +280,13 @@ def _reach(pilot: _Pilot, u_train: int | None) -> dict:
     if not pilot.trained:
         return {"sigma": None, "reason": pilot.reason}
     gain = pilot.curve[-1] - pilot.curve[0]
-    spread = np.abs(np.diff(pilot.curve)).max() if pilot.curve.size > 1 else 0.0
-    if not (gain > 0 and gain >= 0.1 * spread):
-        return {"sigma": None, "reason": "the pilot gained no return: nothing reached to time"}
+    noise = 2 * math.hypot(pilot.curve_se[0], pilot.curve_se[-1])
+    if not gain > noise:
+        return {
+            "sigma": None,
+            "reason": f"the pilot's gain in return ({gain:.3g}) is within its noise "
+            f"(2 standard errors: {noise:.3g}): no good region reached to time",
+        }
     target = pilot.curve[0] + REACH_FRACTION * gain
     u_reach = int(pilot.curve_updates[int(np.nonzero(pilot.curve >= target)[0][0])])
     path = [pilot.theta0, *pilot.thetas]

@@ -78,9 +78,12 @@ def validate_row(
     *,
     learned_dir: Path | None = None,
     seed: int = 0,
+    other_seeds: tuple[int, ...] = (1, 2),
     progress=None,
 ) -> dict:
-    """Advise on `task` with `params` for the sweep's budget, and score it against the sweep."""
+    """Advise on `task` with `params` for the sweep's budget, and score it against the sweep.
+    The advice of `seed` is the row's answer; `other_seeds` show how much it moves with the
+    advisor's own randomness (the pilot's and the probes' draws)."""
     from mollify import tasks
     from mollify.study.advisor import BUDGET_RUNS, advise
 
@@ -95,6 +98,7 @@ def validate_row(
     options = {"seed": seed, "train_steps": train_steps, "budget": budget, "progress": progress}
     full = advise(t, **options)
     half = advise(t, probes="half", **options)
+    others = [advise(t, **(options | {"seed": s})).sigma for s in other_seeds]
     learned = learned_sigmas(learned_dir, task)
     learned_mean = float(np.mean(learned)) if learned else None
     flat = len(good) == len(grid)
@@ -106,6 +110,7 @@ def validate_row(
         "sweep_env_steps": sweep_steps,
         "grid": grid,
         "means": [p["mean"] for p in det["points"]],
+        "advice_other_seeds": others,
         "best_sigma": det["best_sigma"],
         "good_set": good,
         "flat": flat,
@@ -118,8 +123,16 @@ def validate_row(
     row["command"] = advise_command(task, params, sweep_dir)
     row["advice"]["fraction_of_sweep"] = full.env_steps / max(1, sweep_steps)
     row["advice_half"]["fraction_of_sweep"] = half.env_steps / max(1, sweep_steps)
+    # What the advice costs in the sweep's own currency: the mean return at the grid σ nearest
+    # to it, as a fraction of the sweep's range (best − worst mean); 0 = the best σ.
+    means = dict(zip(grid, row["means"], strict=True))
+    span = max(means.values()) - min(means.values())
+    at_advice = means[nearest_grid(full.sigma, grid)]
+    row["advice"]["return_at_nearest_grid"] = at_advice
+    row["advice"]["regret_fraction"] = (max(means.values()) - at_advice) / span if span else 0.0
     row["hit"] = {
         "advice": in_set(full.sigma, grid, good),
+        "advice_seeds": [in_set(x, grid, good) for x in (full.sigma, *others)],
         "advice_half": in_set(half.sigma, grid, good),
         "sigma_1": in_set(1.0, grid, good),
         "learned": in_set(learned_mean, grid, good),
@@ -128,6 +141,8 @@ def validate_row(
 
 
 def summarize(rows: list[dict]) -> dict:
+    seeds = [h for r in rows for h in r["hit"]["advice_seeds"] if h is not None]
+
     def count(key):
         known = [r["hit"][key] for r in rows if r["hit"][key] is not None]
         return {"hits": int(sum(known)), "rows": len(known)}
@@ -141,6 +156,7 @@ def summarize(rows: list[dict]) -> dict:
             "hits": int(sum(bool(r["hit"]["advice"]) for r in informative)),
             "rows": len(informative),
         },
+        "advice_all_seeds": {"hits": int(sum(seeds)), "rows": len(seeds)},
         "advice_half": count("advice_half"),
         "sigma_1": count("sigma_1"),
         "learned": count("learned"),
@@ -154,6 +170,8 @@ HEADER = [
     "not distinguishable",
     "advice σ [low, high]",
     "in set",
+    "return there (regret)",
+    "advice, seeds 1, 2",
     "env steps (% of sweep)",
     "half probes",
     "σ = 1",
@@ -181,6 +199,14 @@ def table(rows: list[dict]) -> list[list[str]]:
                 + (" (flat: every σ)" if r["flat"] else ""),
                 f"{a['sigma']:.2g} [{a['low']:.2g}, {a['high']:.2g}]",
                 mark(r["hit"]["advice"]),
+                f"{a['return_at_nearest_grid']:.4g} ({100 * a['regret_fraction']:.0f} %)",
+                ", ".join(
+                    f"{x:.2g} {mark(hit)}"
+                    for x, hit in zip(
+                        r["advice_other_seeds"], r["hit"]["advice_seeds"][1:], strict=True
+                    )
+                )
+                or "—",
                 f"{a['env_steps']:,} ({100 * a['fraction_of_sweep']:.1f} %)",
                 f"{h['sigma']:.2g} {mark(r['hit']['advice_half'])}",
                 mark(r["hit"]["sigma_1"]),
@@ -203,7 +229,8 @@ def summary_sentence(rows: list[dict]) -> str:
     return (
         f"The advice lies in the sweep's best set on {a['hits']} of {a['rows']} rows "
         f"({ai['hits']} of {ai['rows']} rows where the sweep tells σ apart), spending at most "
-        f"{100 * s['max_fraction_of_sweep']:.1f} % of a sweep's env steps; with half its probes "
+        f"{100 * s['max_fraction_of_sweep']:.1f} % of a sweep's env steps (advisor seeds 0–2: "
+        f"{s['advice_all_seeds']['hits']} of {s['advice_all_seeds']['rows']}); with half its probes "
         f"{s['advice_half']['hits']} of {s['advice_half']['rows']}; σ = 1 (SB3/CleanRL's start) "
         f"{s['sigma_1']['hits']} of {s['sigma_1']['rows']}; PPO's learned σ "
         f"{s['learned']['hits']} of {s['learned']['rows']}."

@@ -31,7 +31,7 @@ STUDIES = {
         "uncertainty": {"directions": 16, "samples": 32, "episodes": 16},
         # The σ advisor against the sweep: its tasks, the variants (their own sweeps), and PPO
         # with a learned σ from 1 (SB3/CleanRL's start) as a baseline.
-        "advisor": {"variants": True, "learned": True},
+        "advisor": {"variants": True, "learned": True, "other_seeds": (1, 2)},
     },
     "quick": {
         "landscape": {"grid": 21, "samples": 8, "sigmas": (0, 0.1, 0.3, 1)},
@@ -50,7 +50,7 @@ STUDIES = {
             "param_sigmas": (0.1, 1),
             "action_sigmas": (0.3, 3),
         },
-        "advisor": {"variants": False, "learned": False},
+        "advisor": {"variants": False, "learned": False, "other_seeds": ()},
     },
 }
 
@@ -188,7 +188,12 @@ def _advisor_validation(where: Path, sweep_dir: Path, study: dict, step, resume:
         if study["advisor"]["learned"]:
             learned = run_sweep(where / "learned" / label, (task,), (1.0,), "learned", params)
         step(f"σ advisor ({label})", validation.advise_command(task, params, swept))
-        rows.append(validation.validate_row(label, task, params, swept, learned_dir=learned))
+        others = study["advisor"]["other_seeds"]
+        rows.append(
+            validation.validate_row(
+                label, task, params, swept, learned_dir=learned, other_seeds=others
+            )
+        )
     validation.write(rows, where, command="mollify reproduce (its σ advisor step)")
 
 
