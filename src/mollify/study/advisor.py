@@ -37,6 +37,7 @@ SMOOTH_SIGMAS = (0.01, 0.03, 0.1, 0.3, 1.0)  # scanned upwards until J_σ is smo
 ERASE_SIGMAS = (0.0, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
 SMOOTH_DIRECTIONS = 6
 SMOOTH_EPISODES = 8
+SMOOTH_EPISODES_MAX = 64
 ERASE_EPISODES = 32
 CURVE_EPISODES = 8  # per pilot checkpoint, to time the pilot's progress
 DEFAULT_TRAIN_STEPS = 300_000  # tasks without a default study budget (gym:)
@@ -346,9 +347,10 @@ def _erase(task, pilot: _Pilot, seed, meter: _Meter, scale, say) -> dict:
 
 
 def _smooth(task, pilot: _Pilot, seed, meter: _Meter, scale, say) -> dict:
-    """The smallest σ (scanned upwards) at which J_σ at θ0 is smooth at the scale of one update:
-    the Hölder exponent over radii r/8 … r (r the pilot's median update step) is at least
-    SMOOTH_ALPHA. Increments below the Monte-Carlo noise show no roughness and count as smooth."""
+    """The smallest σ (scanned upwards) at which J_σ at θ0 (fixed start: the roughest view, the
+    paper's J) is smooth at the scale of one update: the Hölder exponent over radii r/4 … 2r (r the
+    pilot's median update step) is at least SMOOTH_ALPHA. When the increments are below the
+    Monte-Carlo noise the probe gives no bound and says so."""
     from mollify.core.evaluation import evaluate
     from mollify.instruments.roughness import SMOOTH_ALPHA, holder_exponent
 
@@ -358,10 +360,15 @@ def _smooth(task, pilot: _Pilot, seed, meter: _Meter, scale, say) -> dict:
     else:
         r = 0.02 * float(np.linalg.norm(pilot.theta0))
         scale_note = "2 % of ‖θ0‖ (no pilot update to measure)"
-    radii = r * np.array([0.125, 0.25, 0.5, 1.0])
+    radii = r * np.array([0.25, 0.5, 1.0, 2.0])  # one update, give or take a factor of 2
     dirs = max(3, int(SMOOTH_DIRECTIONS * scale))
-    episodes = max(2, int(SMOOTH_EPISODES * scale))
-    cost = (dirs * radii.size + 1) * episodes * task.horizon
+    # What is left of the budget buys episodes (more episodes resolve smaller increments), between
+    # SMOOTH_EPISODES and SMOOTH_EPISODES_MAX (both scaled with the probes).
+    per_episode = (dirs * radii.size + 1) * task.horizon
+    left = (meter.budget - meter.spent) // per_episode
+    episodes = int(np.clip(left, SMOOTH_EPISODES * scale, SMOOTH_EPISODES_MAX * scale))
+    episodes = max(2, episodes)
+    cost = per_episode * episodes
     out = {"radius": r, "radius_is": scale_note, "directions": dirs, "episodes": episodes}
     out["threshold_alpha"] = SMOOTH_ALPHA
     scanned = []
@@ -379,15 +386,21 @@ def _smooth(task, pilot: _Pilot, seed, meter: _Meter, scale, say) -> dict:
             return res.discounted
 
         est = holder_exponent(j_sigma, pilot.theta0, radii=radii, n_directions=dirs, seed=seed)
-        alpha = est.alpha if math.isfinite(est.alpha) else None
-        smooth = alpha is None or alpha >= SMOOTH_ALPHA
-        scanned.append({"sigma": s, "alpha": alpha, "smooth": smooth, "note": est.note})
+        if not math.isfinite(est.alpha):  # below the noise: nothing to see at larger σ either
+            scanned.append({"sigma": s, "alpha": None, "smooth": None, "note": est.note})
+            out["reason"] = (
+                f"at σ = {s:g} J_σ's change over one update is below the Monte-Carlo noise of "
+                f"{episodes} paired episodes: no roughness visible at this budget, no bound"
+            )
+            break
+        smooth = bool(est.alpha >= SMOOTH_ALPHA)
+        scanned.append({"sigma": s, "alpha": float(est.alpha), "smooth": smooth, "note": est.note})
         if smooth:
             out["sigma"] = s
             break
     out["scanned"] = scanned
     out.setdefault("sigma", None)
-    if out["sigma"] is None:
+    if out["sigma"] is None and "reason" not in out:
         out["reason"] = out.get("stopped", f"rough at every σ up to {SMOOTH_SIGMAS[-1]:g}")
     return out
 

@@ -114,7 +114,9 @@ def validate_row(
         "best_sigma": det["best_sigma"],
         "good_set": good,
         "flat": flat,
-        "advice": {k: getattr(full, k) for k in ("sigma", "low", "high", "env_steps", "rule")},
+        "advice": {
+            k: getattr(full, k) for k in ("sigma", "low", "high", "env_steps", "rule", "measured")
+        },
         "advice_half": {k: getattr(half, k) for k in ("sigma", "low", "high", "env_steps")},
         "evidence": full.evidence,
         "learned_sigma": learned_mean,
@@ -129,7 +131,8 @@ def validate_row(
     span = max(means.values()) - min(means.values())
     at_advice = means[nearest_grid(full.sigma, grid)]
     row["advice"]["return_at_nearest_grid"] = at_advice
-    row["advice"]["regret_fraction"] = (max(means.values()) - at_advice) / span if span else 0.0
+    regret = (max(means.values()) - at_advice) / span if span and not flat else None
+    row["advice"]["regret_fraction"] = regret  # None: the sweep cannot tell σ apart
     row["hit"] = {
         "advice": in_set(full.sigma, grid, good),
         "advice_seeds": [in_set(x, grid, good) for x in (full.sigma, *others)],
@@ -197,9 +200,15 @@ def table(rows: list[dict]) -> list[list[str]]:
                 f"{r['best_sigma']:g}",
                 (", ".join(f"{s:g}" for s in others) or "none")
                 + (" (flat: every σ)" if r["flat"] else ""),
-                f"{a['sigma']:.2g} [{a['low']:.2g}, {a['high']:.2g}]",
+                f"{a['sigma']:.2g} [{a['low']:.2g}, {a['high']:.2g}]"
+                + ("" if a.get("measured", True) else " (no bound measured)"),
                 mark(r["hit"]["advice"]),
-                f"{a['return_at_nearest_grid']:.4g} ({100 * a['regret_fraction']:.0f} %)",
+                f"{a['return_at_nearest_grid']:.4g} "
+                + (
+                    "(flat)"
+                    if a["regret_fraction"] is None
+                    else f"({100 * a['regret_fraction']:.0f} %)"
+                ),
                 ", ".join(
                     f"{x:.2g} {mark(hit)}"
                     for x, hit in zip(
