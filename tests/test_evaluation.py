@@ -19,14 +19,15 @@ def _reference_loop(task, pol, theta, sigma, kernel, episodes, seed):
     """The same episodes stepped one by one in Python: the definition the batch must reproduce."""
     table = noise_table(task, kernel, seed, episodes)
     half = task.action_half_range
+    act, step = jax.jit(pol.apply), jax.jit(task.step)  # one env, one step at a time
     out = []
     for e, key in enumerate(episode_keys(seed, episodes)):
         reset_key, _, _ = jax.random.split(key, 3)
         obs, state = task.reset(reset_key)
         total, _alive = 0.0, True
         for t in range(task.horizon):
-            action = pol.apply(jnp.asarray(theta), obs) + sigma * half * table[e, t]
-            obs, state, reward, done, _ = task.step(None, state, action.astype(jnp.float32))
+            action = act(jnp.asarray(theta), obs) + sigma * half * table[e, t]
+            obs, state, reward, done, _ = step(None, state, action.astype(jnp.float32))
             total += float(reward)
             if bool(done):
                 break
