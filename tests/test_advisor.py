@@ -57,7 +57,8 @@ def test_decide_takes_the_log_midpoint_and_reports_conflicts():
     ev["erase"]["sigma"] = 0.05  # reaching needs more σ than the good region survives
     sigma, low, high, rule = advisor._decide(ev)
     assert sigma == 0.05 and (low, high) == (0.05, 0.1) and "conflict" in rule
-    ev = {"reach": {"sigma": None}, "smooth": {"sigma": None}, "erase": {"sigma": math.inf}}
+    ev = {"reach": {"sigma": None}, "smooth": {"sigma": None}}
+    ev["erase"] = {"sigma": None, "survived": True}
     sigma, low, high, rule = advisor._decide(ev)
     assert (low, high) == (advisor.SIGMA_MIN, advisor.SIGMA_MAX)
     assert "neither measured" in rule and "survived every σ" in rule
@@ -119,6 +120,7 @@ def test_cli_advise_json_on_a_gym_task(tmp_path):
     for key in ("sigma", "low", "high", "env_steps"):
         assert isinstance(out[key], int | float), key
     assert 0 < out["env_steps"] <= 60_000
+    assert "Infinity" not in res.stdout and "NaN" not in res.stdout
     assert out["evidence"]["reach"]["sigma"] is None
     assert "no trainer" in out["evidence"]["reach"]["reason"]
     assert json.loads((tmp_path / "a" / "advice.json").read_text())["sigma"] == out["sigma"]

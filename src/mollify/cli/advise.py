@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -91,8 +90,7 @@ def advise(
         ("erase the good region", "erase", "high"),
     ):
         s = ev[key].get("sigma")
-        measured = s is not None and math.isfinite(s)
-        text = f"σ = {s:.3g}" if measured else ev[key].get("reason", "not measured")
+        text = f"σ = {s:.3g}" if s is not None else ev[key].get("reason", "not measured")
         table.add_row(name, what, escape(text))
     console.print(table)
     console.print(

@@ -140,7 +140,9 @@ def advise(
         train_steps=train_steps,
         rule=rule,
         measured=tuple(
-            k for k in ("reach", "smooth", "erase") if evidence[k].get("sigma") is not None
+            k
+            for k in ("reach", "smooth", "erase")
+            if evidence[k].get("sigma") is not None or evidence[k].get("survived")
         ),
         evidence=evidence,
         seconds=time.perf_counter() - began,
@@ -338,8 +340,12 @@ def _erase(task, pilot: _Pilot, seed, meter: _Meter, scale, say) -> dict:
     kept = (j - j0) / gain
     out["kept"] = kept.tolist()
     below = np.nonzero(kept < ERASE_FRACTION)[0]
-    if below.size == 0:
-        return out | {"sigma": math.inf, "reason": f"kept half the gain up to σ = {SIGMA_MAX:g}"}
+    if below.size == 0:  # JSON has no infinity: no number, a flag and the reason
+        return out | {
+            "sigma": None,
+            "survived": True,
+            "reason": f"kept half the gain up to σ = {SIGMA_MAX:g}",
+        }
     k = int(below[0])
     lo, hi = max(ERASE_SIGMAS[k - 1], SIGMA_MIN), ERASE_SIGMAS[k]
     frac = (kept[k - 1] - ERASE_FRACTION) / (kept[k - 1] - kept[k])
@@ -412,12 +418,11 @@ def _decide(ev: dict) -> tuple[float, float, float, str]:
     reach, smooth, erase = (ev[k]["sigma"] for k in ("reach", "smooth", "erase"))
     lows = [s for s in (reach, smooth) if s is not None]
     low = min(max(max(lows) if lows else SIGMA_MIN, SIGMA_MIN), SIGMA_MAX)
-    high = SIGMA_MAX if erase is None or not math.isfinite(erase) else erase
-    high = min(max(high, SIGMA_MIN), SIGMA_MAX)
-    if erase is None:
-        why = f" (not measured: {ev['erase'].get('reason', 'no probe')}; the probes' upper end)"
-    elif not math.isfinite(erase):
+    high = min(max(SIGMA_MAX if erase is None else erase, SIGMA_MIN), SIGMA_MAX)
+    if ev["erase"].get("survived"):
         why = " (the good region survived every σ probed)"
+    elif erase is None:
+        why = f" (not measured: {ev['erase'].get('reason', 'no probe')}; the probes' upper end)"
     else:
         why = ""
     words = [
