@@ -167,11 +167,10 @@ class _Pilot:
     half_range: np.ndarray | None = None
     reason: str = ""
 
-    def action_distance(self, a: np.ndarray, b: np.ndarray) -> float:
-        """RMS over the pilot's states of μ_a − μ_b, in units of the action half-range."""
-        mu_a = np.asarray(self.policy.apply(np.asarray(a, np.float32), self.observations))
-        mu_b = np.asarray(self.policy.apply(np.asarray(b, np.float32), self.observations))
-        return float(np.sqrt(np.mean(((mu_a - mu_b) / self.half_range) ** 2)))
+    def actions(self, theta: np.ndarray) -> np.ndarray:
+        """μ_θ on the pilot's states, in units of the action half-range."""
+        mu = self.policy.apply(np.asarray(theta, np.float32), self.observations)
+        return np.asarray(mu) / self.half_range
 
     @property
     def theta(self) -> np.ndarray:
@@ -210,13 +209,11 @@ def _pilot(task, policy_spec, seed, steps, meter: _Meter, scale, say) -> _Pilot:
     if not isinstance(task, JaxTask | HopperTask):
         # No trainer (gym: tasks): θ0 is a fresh initialisation; a given (trained) policy stands
         # in for the pilot's result, so the erasure probe still has a good region to measure.
-        policy = make_policy(task)
-        theta0 = np.asarray(policy.init(jax.random.PRNGKey(seed)), np.float64)
-        thetas = []
+        policy, thetas = make_policy(task), []
         if given:
             policy, theta_given = load_policy(policy_spec, task)
             thetas = [np.asarray(theta_given, np.float64)]
-            theta0 = np.asarray(policy.init(jax.random.PRNGKey(seed)), np.float64)
+        theta0 = np.asarray(policy.init(jax.random.PRNGKey(seed)), np.float64)
         reason = "no trainer for this task: no pilot run (the erasure probe uses --policy)"
         return _Pilot(policy, theta0, thetas, [], 1, False, reason=reason)
 
@@ -292,15 +289,14 @@ def _reach(pilot: _Pilot, u_train: int | None) -> dict:
         }
     target = pilot.curve[0] + REACH_FRACTION * gain
     u_reach = int(pilot.curve_updates[int(np.nonzero(pilot.curve >= target)[0][0])])
-    path = [pilot.theta0, *pilot.thetas]
-    moves = np.array(
-        [
-            pilot.action_distance(b, a) / s
-            for (a, b), s in zip(itertools.pairwise(path), pilot.sigmas, strict=True)
-        ]
-    )  # per update, per unit σ
-    rate = float(np.median(moves))
-    distance = pilot.action_distance(path[u_reach], pilot.theta0)
+    mus = [pilot.actions(theta) for theta in (pilot.theta0, *pilot.thetas)]  # once per θ
+
+    def rms(a, b) -> float:
+        return float(np.sqrt(np.mean((a - b) ** 2)))
+
+    moves = [rms(b, a) / s for (a, b), s in zip(itertools.pairwise(mus), pilot.sigmas, strict=True)]
+    rate = float(np.median(moves))  # per update, per unit σ
+    distance = rms(mus[u_reach], mus[0])
     return {
         "sigma": distance / (rate * u_train),
         "distance": distance,

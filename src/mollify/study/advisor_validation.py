@@ -35,6 +35,11 @@ def in_set(sigma: float | None, grid, good) -> bool | None:
     return nearest_grid(sigma, grid) in set(good)
 
 
+def run_steps(det: dict, sweep_steps: int) -> int:
+    """Env steps of one run of the sweep (its total over its runs)."""
+    return sweep_steps // max(1, sum(p["n"] for p in det["points"]))
+
+
 def sweep_entry(sweep_dir: Path, task: str) -> tuple[dict, int]:
     """The fixed-σ PPO statistics of `task` in a sweep, and the env steps the sweep spent on it."""
     stats = json.loads((Path(sweep_dir) / "stats.json").read_text())
@@ -47,14 +52,12 @@ def sweep_entry(sweep_dir: Path, task: str) -> tuple[dict, int]:
     return entry, sum(int(float(r["env_steps"])) for r in rows)
 
 
-def advise_command(task: str, params: dict, sweep_dir: Path) -> str:
+def advise_command(task: str, params: dict, train_steps: int) -> str:
     """How to rerun a row's advice: the CLI for a built-in task, the library for a variant."""
-    entry, steps = sweep_entry(sweep_dir, task)
-    runs = sum(p["n"] for p in entry["deterministic"]["points"])
     if not params:
-        return f"mollify advise --task {task} --train-steps {steps // runs} --json"
+        return f"mollify advise --task {task} --train-steps {train_steps} --json"
     args = ", ".join(f"{k}={v!r}" for k, v in params.items())
-    return f"mollify.advise(tasks.make({task!r}, {args}), train_steps={steps // runs})"
+    return f"mollify.advise(tasks.make({task!r}, {args}), train_steps={train_steps})"
 
 
 def learned_sigmas(learned_dir: Path | None, task: str) -> list[float]:
@@ -91,7 +94,7 @@ def validate_row(
     det = entry["deterministic"]
     grid = [p["sigma"] for p in det["points"]]
     good = sorted({det["best_sigma"], *det["indistinguishable_from_best"]})
-    train_steps = sweep_steps // max(1, sum(p["n"] for p in det["points"]))
+    train_steps = run_steps(det, sweep_steps)
     t = tasks.make(task, **params)
     # The advice may spend what it is meant to save: at most 10 % of the sweep it replaces.
     budget = min(int(BUDGET_RUNS * train_steps), sweep_steps // 10)
@@ -122,7 +125,7 @@ def validate_row(
         "learned_sigma": learned_mean,
         "learned_sigmas": learned,
     }
-    row["command"] = advise_command(task, params, sweep_dir)
+    row["command"] = advise_command(task, params, train_steps)
     row["advice"]["fraction_of_sweep"] = full.env_steps / max(1, sweep_steps)
     row["advice_half"]["fraction_of_sweep"] = half.env_steps / max(1, sweep_steps)
     # What the advice costs in the sweep's own currency: the mean return at the grid σ nearest

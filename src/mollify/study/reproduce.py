@@ -187,7 +187,9 @@ def _advisor_validation(where: Path, sweep_dir: Path, study: dict, step, resume:
         learned = None
         if study["advisor"]["learned"]:
             learned = run_sweep(where / "learned" / label, (task,), (1.0,), "learned", params)
-        step(f"σ advisor ({label})", validation.advise_command(task, params, swept))
+        entry, steps = validation.sweep_entry(swept, task)
+        run = validation.run_steps(entry["deterministic"], steps)
+        step(f"σ advisor ({label})", validation.advise_command(task, params, run))
         others = study["advisor"]["other_seeds"]
         rows.append(
             validation.validate_row(
