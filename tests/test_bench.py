@@ -26,6 +26,13 @@ FIELDS = {
         "one_env_loop_env_steps_per_s",
         "ratio_vs_one_env_loop",
     },
+    "hopper_training": {
+        "work",
+        "mollify_env_steps_per_s",
+        "env_steps_per_s_without_evaluation",
+        "goal_env_steps_per_s",
+        "ratio",
+    },
     "training": {
         "work",
         "mollify_env_steps_per_s",

@@ -19,17 +19,22 @@ def test_quick_study_produces_every_part_of_the_report(tmp_path):
         "theory/pendulum/backward.json",
         "theory/pendulum/uncertainty.json",
         "sigma_sweep/summary.csv",
-        "kernels/summary.csv",
+        "slice/landscape.nc",
         "advice/validation.json",
         "report.html",
         "report.md",
     ):
         assert (tmp_path / part).exists(), part
     stats = json.loads((tmp_path / "sigma_sweep/stats.json").read_text())
-    assert "pendulum / ppo / gaussian / fixed" in stats
-    kernels = json.loads((tmp_path / "kernels/stats.json").read_text())
-    assert kernels == {} or all(v["algo"] == "es" for v in kernels.values())
+    curve = stats["pendulum / ppo / gaussian / fixed"]["deterministic"]
+    assert curve["inverted_u"] and min(p["n"] for p in curve["points"]) >= 2
+    assert not (tmp_path / "kernels").exists()  # ES learns nothing on the quick budget
     md = (tmp_path / "report.md").read_text()
+    assert md.index("## The paper's claims, measured") < md.index("## Landscape")
+    assert "| holds |" in md and (tmp_path / "claims.md").exists()
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert timings[0]["step"] == "Figure 6 analogue" and all(t["seconds"] >= 0 for t in timings)
+    assert "## Where the time went" in md
     assert "mollify sweep --config" in md and "mollify theory heat" in md
     assert "The σ advisor against the PPO σ sweep" in md and "mollify advise --task pendulum" in md
     assert "nan" not in md

@@ -2,6 +2,7 @@
 σ modes, outputs on disk, the native hopper path, and (slow) learning on pendulum."""
 
 import csv
+import dataclasses
 import json
 
 import jax
@@ -42,9 +43,9 @@ def test_ppo_first_step_gradient_is_the_gradient_of_the_smoothed_reward(kernel, 
     config = TrainConfig(
         kernel=kernel, sigma=sigma / 10.0, sigma_mode=mode, norm_adv=False, vf_coef=0.0
     )
-    grads = jax.grad(lambda p: ppo.loss_fn(p, batch, nets, config, jnp.array([10.0]), 0.0)[0])(
-        params
-    )
+    grads = jax.grad(
+        lambda p: ppo.loss_fn(p, batch, None, nets, config, jnp.array([10.0]), 0.0)[0]
+    )(params)
     d_mu = -float(grads["actor"][1]) / 10.0  # μ = 10 b
     score = (action[:, 0] - mu) / sigma**2 if kernel == "gaussian" else None
     if score is not None:
@@ -75,10 +76,45 @@ def test_ratio_is_one_and_losses_agree_on_the_first_minibatch():
         lambda x: x.reshape(-1, *x.shape[2:]),
         ppo.Batch(traj.obs, traj.action, traj.log_prob, adv, ret, traj.value),
     )
-    _, diag = ppo.loss_fn(params, flat, nets, config, half, 0.0)
+    _, diag = ppo.loss_fn(params, flat, None, nets, config, half, 0.0)
     assert float(diag["ratio_mean"]) == pytest.approx(1.0, abs=1e-6)
     assert float(diag["clipped_loss"]) == pytest.approx(float(diag["unclipped_loss"]), abs=1e-7)
     assert float(diag["clip_fraction"]) == 0.0
+
+
+def test_rpo_scores_the_update_against_a_shifted_mean():
+    """σ mode rpo: the mean inside the loss moves by U(−α, α)·half-range (fresh per key), so the
+    first minibatch is off ratio 1 by a bounded amount; α → 0 is the learned mode; the collected
+    policy and everything else are unchanged."""
+    mu, sigma, n = 0.7, 0.5, 20_000
+    nets, params, obs, action, logp = _bandit("gaussian", sigma, mu, n)
+    reward = -((action[:, 0] - 2.0) ** 2)
+    batch = ppo.Batch(obs, action, logp, reward, reward, jnp.zeros(n))
+    half = jnp.array([10.0])
+
+    def loss(mode, alpha, seed):
+        config = TrainConfig(sigma=sigma / 10, sigma_mode=mode, rpo_alpha=alpha, vf_coef=0.0)
+        return ppo.loss_fn(params, batch, jax.random.PRNGKey(seed), nets, config, half, 0.0)
+
+    learned, diag_learned = loss("learned", 0.5, 0)
+    tiny, _ = loss("rpo", 1e-7, 0)
+    assert float(tiny) == pytest.approx(float(learned), abs=1e-5)
+    assert float(diag_learned["ratio_mean"]) == pytest.approx(1.0, abs=1e-6)
+    shifted, diag = loss("rpo", 0.05, 0)
+    again, _ = loss("rpo", 0.05, 0)
+    other, _ = loss("rpo", 0.05, 1)
+    assert float(shifted) == float(again) and float(shifted) != float(other)
+    # a shift z·half of the mean changes log π(a) by (a − μ)z·half/σ² − (z·half)²/2σ²: the
+    # sampled ratios spread, and every one is bounded by the largest shift α·half
+    ratio_spread = float(diag["approx_kl"])
+    assert ratio_spread > 1e-4
+    z_max = 0.05 * 10.0
+    bound = np.exp(np.max(np.abs(np.asarray(action[:, 0]) - mu)) * z_max / sigma**2)
+    assert float(diag["ratio_mean"]) < bound
+    with pytest.raises(ConfigError, match="sigma-mode"):
+        TrainConfig(algo="reinforce", sigma_mode="rpo").validate()
+    with pytest.raises(ConfigError, match="rpo-alpha"):
+        TrainConfig(sigma_mode="rpo", rpo_alpha=0.0).validate()
 
 
 def test_gae_with_lambda_one_is_the_discounted_return():
@@ -124,6 +160,10 @@ def test_sigma_modes():
     )
     _, m = make_train(learned)(jax.random.PRNGKey(0))
     assert np.asarray(m["sigma"])[-1] != pytest.approx(0.2, abs=1e-4)  # it moved
+    rpo = dataclasses.replace(learned, sigma_mode="rpo")
+    _, m_rpo = make_train(rpo)(jax.random.PRNGKey(0))  # same σ start, a different update
+    assert np.all(np.isfinite(np.asarray(m_rpo["policy_loss"])))
+    assert not np.allclose(np.asarray(m_rpo["sigma"]), np.asarray(m["sigma"]))
     floor = common.sigma_rel(
         TrainConfig(sigma_mode="learned", sigma_floor=1e-3), jnp.array([-50.0]), 0.0
     )

@@ -58,7 +58,7 @@ def sweep(
     kernels: Annotated[str | None, typer.Option(help="gaussian, laplace, uniform (ES only).")] = (
         None
     ),
-    sigma_modes: Annotated[str | None, typer.Option(help="fixed, learned, schedule.")] = None,
+    sigma_modes: Annotated[str | None, typer.Option(help="fixed, learned, schedule, rpo.")] = None,
     steps: Annotated[int | None, typer.Option(help="Env steps per run (all tasks).")] = None,
     ray_address: Annotated[
         str | None, typer.Option(help="Run on an existing Ray cluster: auto or HOST:PORT.")

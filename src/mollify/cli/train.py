@@ -16,8 +16,13 @@ def train(
     task: Annotated[str, typer.Option(help="Built-in task name.")] = "pendulum",
     algo: Annotated[str, typer.Option(help="ppo, reinforce, es or npg.")] = "ppo",
     sigma: Annotated[float, typer.Option(help="σ (relative to the action half-range).")] = 0.3,
-    sigma_mode: Annotated[str, typer.Option(help="fixed, learned or schedule.")] = "fixed",
+    sigma_mode: Annotated[
+        str, typer.Option(help="fixed, learned, schedule, or rpo (learned + shifted mean).")
+    ] = "fixed",
     sigma_final: Annotated[float | None, typer.Option(help="schedule: final σ.")] = None,
+    rpo_alpha: Annotated[
+        float | None, typer.Option(help="rpo: half-width of the mean's uniform shift.")
+    ] = None,
     schedule: Annotated[str, typer.Option(help="schedule: linear or exponential.")] = (
         "exponential"
     ),
@@ -42,6 +47,8 @@ def train(
     overrides |= {"kernel": kernel, "seed": seed}
     if sigma_final is not None:
         overrides["sigma_final"] = sigma_final
+    if rpo_alpha is not None:
+        overrides["rpo_alpha"] = rpo_alpha
     if steps is not None:
         overrides["total_steps"] = steps
     try:

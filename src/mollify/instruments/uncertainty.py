@@ -43,6 +43,19 @@ class UncertaintyReport:
     drop: float
 
     def summary(self) -> dict:
+        """JSON-ready numbers; an optimum never erased within the grid is null with its reason
+        (never Infinity)."""
+        notes = {}
+        for name, value, grid in (
+            ("erasure_sigma_param", self.erasure_param, self.param_sigmas),
+            ("erasure_sigma_action", self.erasure_action, self.action_sigmas),
+        ):
+            if not math.isfinite(value):
+                notes[name] = (
+                    f"the mollified J(θ*) keeps more than {1 - self.drop:.0%} of its advantage "
+                    f"over the background up to the largest σ measured ({float(grid[-1]):g})"
+                )
+        finite = math.isfinite(self.erasure_param) and self.width > 0
         return {
             "J_star": self.j_star,
             "J_background": self.j_background,
@@ -50,9 +63,10 @@ class UncertaintyReport:
             "width_w": self.width,
             "width_quartiles": np.quantile(self.widths, [0.25, 0.75]).tolist(),
             "predicted_erasure_scale": self.width,
-            "erasure_sigma_param": self.erasure_param,
-            "erasure_over_width": self.erasure_param / self.width if self.width > 0 else None,
-            "erasure_sigma_action": self.erasure_action,
+            "erasure_sigma_param": _finite_or_none(self.erasure_param),
+            "erasure_over_width": self.erasure_param / self.width if finite else None,
+            "erasure_sigma_action": _finite_or_none(self.erasure_action),
+            "erasure_notes": notes,
             "J_param": dict(
                 zip(map(float, self.param_sigmas), map(float, self.j_param), strict=True)
             ),
@@ -156,6 +170,10 @@ def uncertainty_experiment(
         ],
         drop=drop,
     )
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
 
 def _first_crossing(x, y, threshold, above: bool) -> float:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mollify.study import claims as claims_lib
 from mollify.study import figures
 from mollify.util.io import atomic_write_text
 
@@ -62,15 +63,20 @@ def build(root: str | Path) -> tuple[Path, Path]:
     assets = root / "report_files"  # created by the first figure written into it
     sections: list[Section] = []
     numbers: list[Number] = []
+    sections += _claims_sections(root)
     sections += _landscape_sections(root, numbers)
     sections += _roughness_sections(root, numbers)
     sections += _theory_sections(root, numbers)
     sections += _sweep_sections(root, assets, numbers)
     sections += _advisor_sections(root, numbers)
+    sections += _timing_sections(root)
     if not sections:
         raise ValueError(
             f"directory: {str(root)!r} holds no mollify results (landscape, theory, sweep)"
         )
+    rows = claims_lib.claims(root)
+    if rows:
+        atomic_write_text(root / "claims.md", claims_lib.markdown(rows))
     md = _markdown(root, sections, numbers)
     page = _html(sections, numbers)
     return (
@@ -82,6 +88,21 @@ def build(root: str | Path) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------------------------
+def _claims_sections(root: Path) -> list[Section]:
+    """The paper's claims against this directory's numbers, first (also written to claims.md)."""
+    rows = claims_lib.claims(root)
+    if not rows:
+        return []
+    sec = Section("The paper's claims, measured")
+    sec.paragraphs.append(
+        "Each claim of Wang, Herbert, Gao (ICML 2024), and the Hölder bound of its predecessor, "
+        "against the numbers below (95 % CIs in brackets), with the rule that decides the "
+        "verdict fixed in advance (mollify/study/claims.py). Contradictions stay in the table."
+    )
+    sec.tables.append((claims_lib.HEADER, rows))
+    return [sec]
+
+
 def _landscape_sections(root: Path, numbers: list[Number]) -> list[Section]:
     out = []
     for summary_path in sorted(root.rglob("landscape.nc")):
@@ -212,9 +233,9 @@ def _theory_sections(root: Path, numbers: list[Number]) -> list[Section]:
         sec.paragraphs.append(
             f"J(θ*) = {_fmt(u['J_star'])}, background {_fmt(u['J_background'])}; width of the good "
             f"region w = {_fmt(u['width_w'])} (quartiles {_fmt(u['width_quartiles'][0])}–"
-            f"{_fmt(u['width_quartiles'][1])}); optimum erased at parameter σ ≈ "
-            f"{_fmt(u['erasure_sigma_param'])} (σ/w = {_fmt(u['erasure_over_width'])}), action σ ≈ "
-            f"{_fmt(u['erasure_sigma_action'])}. Gaussian kernel Δx·Δξ = "
+            f"{_fmt(u['width_quartiles'][1])}); optimum "
+            f"{_erased(u, 'erasure_sigma_param', 'parameter')}; "
+            f"{_erased(u, 'erasure_sigma_action', 'action')}. Gaussian kernel Δx·Δξ = "
             f"{_fmt(u['heisenberg'][0]['product'], 6)} (bound {u['heisenberg'][0]['bound']})."
         )
         sec.images.append((path.parent / "uncertainty.png", "radial profiles and mollified J(θ*)"))
@@ -224,6 +245,46 @@ def _theory_sections(root: Path, numbers: list[Number]) -> list[Section]:
         )
         out.append(sec)
     return out
+
+
+def _timing_sections(root: Path) -> list[Section]:
+    """`mollify reproduce`'s steps and their wall time (timings.json), the report itself left out."""
+    path = root / "timings.json"
+    if not path.exists():
+        return []
+    steps = _load_json(path)
+    total = sum(s["seconds"] for s in steps)
+    sec = Section("Where the time went")
+    sec.paragraphs.append(f"{len(steps)} steps, {total / 60:.1f} minutes before the report.")
+    rows = [[s["step"], f"{s['seconds']:.0f}"] for s in steps]
+    sec.tables.append((["step", "wall seconds"], rows))
+    return [sec]
+
+
+def _cells_section(task: str, folder: Path, rows: list[dict]) -> Section:
+    """Final returns per (algorithm, σ mode, σ): mean and 95 % bootstrap CI over seeds."""
+    from mollify.study import stats
+
+    sec = Section(f"Final return per σ mode: {task} ({folder.name})")
+    table = []
+    for (algo, mode, sigma), members in stats.group(rows, ("algo", "sigma_mode", "sigma")).items():
+        det = stats.bootstrap_mean_ci([r["final_deterministic"] for r in members])
+        sto = np.mean([r["final_stochastic"] for r in members])
+        ci = f"[{_fmt(det[1])}, {_fmt(det[2])}]" if len(members) > 1 else "(one seed)"
+        start = "σ start" if mode in ("learned", "rpo") else "σ"
+        table.append([algo, mode, f"{start} {sigma:g}", _fmt(det[0]), ci, _fmt(sto), len(members)])
+    head = ["algorithm", "σ mode", "σ", "deterministic", "95% CI", "stochastic", "seeds"]
+    sec.tables.append((head, table))
+    return sec
+
+
+def _erased(u: dict, name: str, space: str) -> str:
+    """Where the uncertainty check saw the optimum erased, or why it did not."""
+    if u.get(name) is None:
+        why = u.get("erasure_notes", {}).get(name, "no crossing measured")
+        return f"not erased in {space} space: {why}"
+    ratio = f" (σ/w = {_fmt(u['erasure_over_width'])})" if space == "parameter" else ""
+    return f"erased at {space} σ ≈ {_fmt(u[name])}{ratio}"
 
 
 def _sweep_sections(root: Path, assets: Path, numbers: list[Number]) -> list[Section]:
@@ -241,7 +302,8 @@ def _sweep_sections(root: Path, assets: Path, numbers: list[Number]) -> list[Sec
         tag = folder.relative_to(root).as_posix().replace("/", "_") or "sweep"
         for task in sorted({r["task"] for r in rows}):
             entries = {k: v for k, v in stats.items() if v["task"] == task}
-            if not entries:
+            if not entries:  # one σ per σ mode: no curve, a table of the cells
+                out.append(_cells_section(task, folder, [r for r in rows if r["task"] == task]))
                 continue
             sec = Section(f"Return against σ: {task} ({folder.name})")
             png = assets / f"{tag}_{task}_sigma.png"
@@ -361,7 +423,7 @@ def _markdown(root: Path, sections: list[Section], numbers: list[Number]) -> str
         for header, rows in sec.tables:
             lines.append("| " + " | ".join(header) + " |")
             lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+            lines += ["| " + " | ".join(claims_lib.cell(c) for c in row) + " |" for row in rows]
             lines.append("")
         for png, caption in sec.images:
             if png.exists():

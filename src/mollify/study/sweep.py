@@ -26,7 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mollify.training.config import ALGOS, SIGMA_MODES, ConfigError, default_config
+from mollify.training.config import (
+    ALGOS,
+    LEARNED_MODES,
+    SIGMA_MODES,
+    ConfigError,
+    default_config,
+)
 from mollify.util.host import usable_cpus
 
 SUMMARY_FIELDS = (
@@ -107,8 +113,10 @@ class SweepSpec:
                     if algo != "es" and kernel == "uniform":
                         continue  # no score function: ES only (stated in the summary)
                     for mode in self.sigma_modes:
-                        if algo == "es" and mode == "learned":
-                            continue
+                        if (algo == "es" and mode in LEARNED_MODES) or (
+                            mode == "rpo" and algo != "ppo"
+                        ):
+                            continue  # no log-std to learn (ES) / RPO is a PPO update
                         for sigma in self.sigmas:
                             out.append(Cell(self, task, algo, kernel, mode, float(sigma)))
         return out

@@ -19,7 +19,7 @@ from mollify.core import noise as noise_lib
 from mollify.core.evaluation import episode_keys, make_episode_fn
 from mollify.core.policies import Policy, make_policy
 from mollify.tasks import HopperTask, JaxTask, Task
-from mollify.training.config import TrainConfig
+from mollify.training.config import LEARNED_MODES, TrainConfig
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -32,7 +32,7 @@ def sigma_rel(config: TrainConfig, log_std: jax.Array, progress: jax.Array) -> j
 
     Only `learned` lets gradients reach `log_std`; its floor keeps σ from underflowing.
     """
-    if config.sigma_mode == "learned":
+    if config.sigma_mode in LEARNED_MODES:
         return jnp.maximum(jnp.exp(log_std), config.sigma_floor)
     if config.sigma_mode == "schedule":
         p = jnp.clip(progress, 0.0, 1.0)
@@ -219,11 +219,22 @@ def normalize_rewards(rn: RewardNorm, traj: Transition, gamma: float):
 
 
 def minibatch_epochs(
-    grad_fn, optimizer, params, opt_state, batch, config: TrainConfig, key, *args, epochs=None
+    grad_fn,
+    optimizer,
+    params,
+    opt_state,
+    batch,
+    config: TrainConfig,
+    key,
+    *args,
+    epochs=None,
+    keyed=False,
 ):
     """`epochs` (default `update_epochs`) passes of Adam steps over `n_minibatches` shuffled
-    minibatches of a flat batch; `grad_fn(params, minibatch, *args) -> ((loss, diag), grads)`.
-    Returns (params, opt_state, diags stacked over epochs × minibatches, grad_norm included)."""
+    minibatches of a flat batch; `grad_fn(params, minibatch, *args) -> ((loss, diag), grads)`, or
+    with `keyed` `grad_fn(params, minibatch, key, *args)` with a fresh key per minibatch (the
+    shuffles are the same either way). Returns (params, opt_state, diags stacked over epochs ×
+    minibatches, grad_norm included)."""
     n = jax.tree.leaves(batch)[0].shape[0]
 
     def epoch(carry, k):
@@ -231,16 +242,19 @@ def minibatch_epochs(
         shuffled = jax.tree.map(
             lambda x: x[perm].reshape(config.n_minibatches, -1, *x.shape[1:]), batch
         )
+        mb_keys = jax.random.split(jax.random.fold_in(k, 1), config.n_minibatches)
 
-        def minibatch(carry, mb):
+        def minibatch(carry, mb_and_key):
             params, opt_state = carry
-            (_, diag), grads = grad_fn(params, mb, *args)
+            mb, mb_key = mb_and_key
+            extra = (mb_key, *args) if keyed else args
+            (_, diag), grads = grad_fn(params, mb, *extra)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             diag["grad_norm"] = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))
             return (params, opt_state), diag
 
-        return jax.lax.scan(minibatch, carry, shuffled)
+        return jax.lax.scan(minibatch, carry, (shuffled, mb_keys))
 
     keys = jax.random.split(key, config.update_epochs if epochs is None else epochs)
     (params, opt_state), diags = jax.lax.scan(epoch, (params, opt_state), keys)
@@ -267,9 +281,21 @@ def make_jax_evaluator(task: JaxTask, nets: Networks, config: TrainConfig):
 
 
 def evaluate_native(task: Task, nets: Networks, config: TrainConfig, theta, sigma) -> tuple:
-    from mollify.core.evaluation import evaluate
+    from mollify.core.evaluation import _evaluate_native, evaluate
 
     kernel = config.kernel if config.algo != "es" else "gaussian"
+    if isinstance(task, HopperTask):
+        # σ = 0 and σ in one batch of closed-loop episodes (same resets, same noise table as two
+        # `evaluate` calls): half the `mujoco.rollout` calls, each twice as wide.
+        theta = np.asarray(theta, np.float32)
+        sigma_abs = np.stack(
+            [np.zeros(task.action_dim), np.broadcast_to(sigma, (task.action_dim,))]
+        )[:, None, :] * np.asarray(task.action_half_range)
+        _, ret, _, _ = _evaluate_native(
+            task, nets.actor, np.stack([theta, theta]), sigma_abs, kernel,
+            config.eval_episodes, config.eval_seed, "random",
+        )  # fmt: skip
+        return float(ret[0].mean()), float(ret[1].mean())
     common = {"kernel": kernel, "episodes": config.eval_episodes, "seed": config.eval_seed}
     det = evaluate(task, nets.actor, np.asarray(theta), sigma=0.0, **common)
     sto = evaluate(task, nets.actor, np.asarray(theta), sigma=np.asarray(sigma), **common)
@@ -345,8 +371,7 @@ def collect_native(env: HopperVecEnv, nets, config, params, key, std_abs, n_step
     act = _jitted_act(nets.actor, nets.critic, config.kernel)
     fields = {k: [] for k in Transition._fields}
     for _ in range(n_steps):
-        key, k = jax.random.split(key)
-        action, logp, v = act(params, jnp.asarray(env.obs, jnp.float32), k, std_abs)
+        action, logp, v, key = act(params, jnp.asarray(env.obs, jnp.float32), key, std_abs)
         action = np.asarray(action, np.float64)
         obs = env.obs.copy()
         reward, done, trunc, reached = env.step(action)
@@ -371,13 +396,15 @@ def _jitted_act(actor: Policy, critic: Policy, kernel: str):
     key = (actor, critic, kernel)
     if key not in _ACT_CACHE:
 
-        def act(params, obs, k, std_abs):
+        def act(params, obs, key, std_abs):  # the key is split inside: one dispatch per step
+            key, k = jax.random.split(key)
             mean = actor.apply(params["actor"], obs)
             a = mean + std_abs * noise_lib.sample(k, kernel, mean.shape)
             return (
                 a,
                 log_prob(kernel, a, mean, std_abs),
                 critic.apply(params["critic"], obs)[..., 0],
+                key,
             )
 
         _ACT_CACHE[key] = jax.jit(act)

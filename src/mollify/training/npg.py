@@ -32,7 +32,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from mollify.training import common
-from mollify.training.config import TrainConfig
+from mollify.training.config import LEARNED_MODES, TrainConfig
 
 LINE_SEARCH_STEPS = 10  # φ_old + 2⁻ʲ Δ, j = 0 … 9
 KL_SLACK = 1.5  # accept a step whose exact KL ≤ 1.5 · max_kl
@@ -73,7 +73,7 @@ def make_optimizer(config: TrainConfig, n_updates: int) -> Optimizer:
 # ---------------------------------------------------------------------------------------------
 def policy_params(params: dict, config: TrainConfig) -> dict:
     """φ: the parameters the natural gradient moves."""
-    if config.sigma_mode == "learned":
+    if config.sigma_mode in LEARNED_MODES:
         return {"actor": params["actor"], "log_std": params["log_std"]}
     return {"actor": params["actor"]}
 

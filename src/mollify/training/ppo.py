@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from mollify.training import common
-from mollify.training.config import TrainConfig
+from mollify.training.config import LEARNED_MODES, TrainConfig
 
 
 class Batch(NamedTuple):
@@ -35,14 +35,21 @@ def make_optimizer(config: TrainConfig, n_updates: int) -> optax.GradientTransfo
     return optax.apply_if_finite(inner, max_consecutive_errors=1_000_000)
 
 
-def loss_fn(params, batch: Batch, nets: common.Networks, config: TrainConfig, std_scale, progress):
-    """Clipped surrogate + value loss − entropy bonus. Returns (loss, diagnostics)."""
+def loss_fn(
+    params, batch: Batch, key, nets: common.Networks, config: TrainConfig, std_scale, progress
+):
+    """Clipped surrogate + value loss − entropy bonus. Returns (loss, diagnostics). In σ mode
+    `rpo` the mean is shifted by U(−α, α)·half-range before the ratio (a fresh draw per
+    minibatch step): the new policy is scored as a mollified one."""
     half = std_scale  # action half-range: σ_abs = σ_rel · half
     log_std = params["log_std"]
-    if config.sigma_mode != "learned":
+    if config.sigma_mode not in LEARNED_MODES:
         log_std = jax.lax.stop_gradient(log_std)
     std = common.sigma_rel(config, log_std, progress) * half
     mean = nets.actor.apply(params["actor"], batch.obs)
+    if config.sigma_mode == "rpo":
+        alpha = config.rpo_alpha
+        mean = mean + jax.random.uniform(key, mean.shape, minval=-alpha, maxval=alpha) * half
     new_logp = common.log_prob(config.kernel, batch.action, mean, std)
     log_ratio = new_logp - batch.log_prob
     ratio = jnp.exp(log_ratio)
@@ -80,7 +87,18 @@ def make_update(nets: common.Networks, config: TrainConfig, optimizer, half):
         n = traj.reward.size
         flat = jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), flat)
         params, opt_state, diags = common.minibatch_epochs(
-            grad_fn, optimizer, params, opt_state, flat, config, key, nets, config, half, progress
+            grad_fn,
+            optimizer,
+            params,
+            opt_state,
+            flat,
+            config,
+            key,
+            nets,
+            config,
+            half,
+            progress,
+            keyed=True,
         )
         metrics = {
             k: v.mean()

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import optax
 
 from mollify.training import common, ppo
-from mollify.training.config import TrainConfig
+from mollify.training.config import LEARNED_MODES, TrainConfig
 
 
 class Batch(NamedTuple):
@@ -62,7 +62,7 @@ def make_batch(traj: common.Transition, last_value: jax.Array, gamma: float) -> 
 def _policy(params, obs, nets: common.Networks, config: TrainConfig, half, progress):
     """(mean, std) of the action distribution; σ is a parameter only when it is learned."""
     log_std = params["log_std"]
-    if config.sigma_mode != "learned":
+    if config.sigma_mode not in LEARNED_MODES:
         log_std = jax.lax.stop_gradient(log_std)
     std = common.sigma_rel(config, log_std, progress) * half
     return nets.actor.apply(params["actor"], obs), std
