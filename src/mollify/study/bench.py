@@ -355,7 +355,7 @@ def run_bench(quick: bool = False) -> dict:
         "quick": quick,
         "landscape_evaluation": landscape_evaluation(n),
         "hopper": hopper_rollouts(256 if quick else 1024, 100 if quick else 200),
-        "hopper_training": hopper_training(262_144 if quick else 2_000_000),
+        "hopper_training": hopper_training(65_536 if quick else 2_000_000),
         "training": ppo_training(100_000 if quick else 1_000_000, 3),
         "memory_and_end_to_end": memory_and_end_to_end(quick),
     }

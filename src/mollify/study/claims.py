@@ -144,6 +144,8 @@ def _sweeps(path: Path) -> list[list[str]]:
     folder = path.parent
     spec = _load(folder / "sweep.json") if (folder / "sweep.json").exists() else {}
     command = spec.get("command") or f"mollify sweep --out {folder}"
+    params = spec.get("options", {}).get("task_params", {})
+    variant = " (" + ", ".join(f"{k} = {v:g}" for k, v in params.items()) + ")" if params else ""
     rows = []
     for entry in _load(path).values():
         if entry["sigma_mode"] != "fixed" or entry["algo"] == "es":
@@ -154,7 +156,7 @@ def _sweeps(path: Path) -> list[list[str]]:
         ends = [points[min(points)], points[max(points)]]
         curve = ", ".join(f"σ={s:g}: {_g(p['mean'], 4)}" for s, p in sorted(points.items()))
         text = (
-            f"{entry['task']} PPO, {best['n']} seeds: best σ = {c['best_sigma']:g} "
+            f"{entry['task']}{variant} PPO, {best['n']} seeds: best σ = {c['best_sigma']:g} "
             f"({_g(best['mean'], 4)} [{_g(best['ci_low'], 4)}, {_g(best['ci_high'], 4)}]); {curve}"
         )
         if c["inverted_u"]:
@@ -171,11 +173,11 @@ def _sweeps(path: Path) -> list[list[str]]:
         claim = "A best σ exists: final return against σ is an inverted U"
         rows.append([claim, text, verdict, command])
         if entry["task"] == "planar_quadrotor":
-            rows.append(_quadrotor(points, command))
+            rows.append(_quadrotor(points, command, variant))
     return rows
 
 
-def _quadrotor(points: dict, command: str) -> list[str]:
+def _quadrotor(points: dict, command: str, variant: str = "") -> list[str]:
     best = max(p["mean"] for p in points.values())
     small = {s: p for s, p in points.items() if s <= 0.3}
     solved = {s: p for s, p in small.items() if p["mean"] >= 0.9 * best}
@@ -185,7 +187,7 @@ def _quadrotor(points: dict, command: str) -> list[str]:
     if big:
         text += f"; collapse at σ ≥ 1 ({_g(max(p['mean'] for p in big.values()), 4)} at best)"
     claim = "Policy gradient fails on the planar quadrotor: its good region is too small"
-    return [claim, "planar_quadrotor PPO: " + text, verdict, command]
+    return [claim, f"planar_quadrotor{variant} PPO: " + text, verdict, command]
 
 
 def _uncertainty(u: dict) -> list[str]:
