@@ -312,7 +312,7 @@ def ppo_training(steps: int, seeds: int) -> dict:
 def hopper_training(steps: int) -> dict:
     """PPO on hopper_stand with the study's settings, end to end: compilation, collection on
     `mujoco.rollout`, the jitted update and the periodic evaluations all inside the wall time.
-    The parts are timed from the run's own chunks (evaluation timed on the side)."""
+    One more evaluation, timed on its own, estimates the rate without evaluation."""
     from mollify.training import default_config
     from mollify.training.common import evaluate_native, make_networks
     from mollify.training.train import run

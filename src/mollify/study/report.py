@@ -63,7 +63,8 @@ def build(root: str | Path) -> tuple[Path, Path]:
     assets = root / "report_files"  # created by the first figure written into it
     sections: list[Section] = []
     numbers: list[Number] = []
-    sections += _claims_sections(root)
+    claim_rows = claims_lib.claims(root)
+    sections += _claims_sections(claim_rows)
     sections += _landscape_sections(root, numbers)
     sections += _roughness_sections(root, numbers)
     sections += _theory_sections(root, numbers)
@@ -74,9 +75,8 @@ def build(root: str | Path) -> tuple[Path, Path]:
         raise ValueError(
             f"directory: {str(root)!r} holds no mollify results (landscape, theory, sweep)"
         )
-    rows = claims_lib.claims(root)
-    if rows:
-        atomic_write_text(root / "claims.md", claims_lib.markdown(rows))
+    if claim_rows:
+        atomic_write_text(root / "claims.md", claims_lib.markdown(claim_rows))
     md = _markdown(root, sections, numbers)
     page = _html(sections, numbers)
     return (
@@ -88,9 +88,8 @@ def build(root: str | Path) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------------------------
-def _claims_sections(root: Path) -> list[Section]:
+def _claims_sections(rows: list[list[str]]) -> list[Section]:
     """The paper's claims against this directory's numbers, first (also written to claims.md)."""
-    rows = claims_lib.claims(root)
     if not rows:
         return []
     sec = Section("The paper's claims, measured")
@@ -264,6 +263,7 @@ def _timing_sections(root: Path) -> list[Section]:
 def _cells_section(task: str, folder: Path, rows: list[dict]) -> Section:
     """Final returns per (algorithm, σ mode, σ): mean and 95 % bootstrap CI over seeds."""
     from mollify.study import stats
+    from mollify.training.config import LEARNED_MODES
 
     sec = Section(f"Final return per σ mode: {task} ({folder.name})")
     table = []
@@ -271,7 +271,7 @@ def _cells_section(task: str, folder: Path, rows: list[dict]) -> Section:
         det = stats.bootstrap_mean_ci([r["final_deterministic"] for r in members])
         sto = np.mean([r["final_stochastic"] for r in members])
         ci = f"[{_fmt(det[1])}, {_fmt(det[2])}]" if len(members) > 1 else "(one seed)"
-        start = "σ start" if mode in ("learned", "rpo") else "σ"
+        start = "σ start" if mode in LEARNED_MODES else "σ"
         table.append([algo, mode, f"{start} {sigma:g}", _fmt(det[0]), ci, _fmt(sto), len(members)])
     head = ["algorithm", "σ mode", "σ", "deterministic", "95% CI", "stochastic", "seeds"]
     sec.tables.append((head, table))

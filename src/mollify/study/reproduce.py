@@ -2,8 +2,8 @@
 
 Each step calls the library function behind one `mollify` command and records that command's line
 (every option the step sets), so the report's last table says, for every number, the command that
-regenerates it. The default study fits in 30 minutes on 2 cores, `--quick` in 3 (budgets below;
-the README states them).
+regenerates it. The default study fits in 60 minutes on 2 cores (measured 58 min 27 s; each
+step's time goes to timings.json), `--quick` in 3 (106 s); budgets below, the README states them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ STUDIES = {
         "sweep_sigmas": SIGMA_GRID,
         "seeds": 3,
         "steps": STUDY_STEPS,
-        # hopper_stand on its own budget (2.5 M env steps a run, ≈ 2 min on 2 cores): PPO at
+        # hopper_stand on its own budget (2.5 M env steps a run, 2.5–3 min on 2 cores): PPO at
         # fixed σ (seed 0 at 2 M: σ 0.3 stays on the floor at 1.5, σ 1 reaches 96, σ 3 2.5),
         # and PPO with σ learned from 1 with and without RPO's shifted mean (CleanRL's contrast).
         "hopper": {"sigmas": (0.3, 1, 3), "seeds": 2, "modes": ("learned", "rpo")},

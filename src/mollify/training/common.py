@@ -30,7 +30,7 @@ LOG_2PI = math.log(2 * math.pi)
 def sigma_rel(config: TrainConfig, log_std: jax.Array, progress: jax.Array) -> jax.Array:
     """σ relative to the action half-range, per action dimension, at training progress in [0, 1].
 
-    Only `learned` lets gradients reach `log_std`; its floor keeps σ from underflowing.
+    Only `learned` and `rpo` let gradients reach `log_std`; the floor keeps σ from underflowing.
     """
     if config.sigma_mode in LEARNED_MODES:
         return jnp.maximum(jnp.exp(log_std), config.sigma_floor)
