@@ -1,7 +1,8 @@
 """The paper's claims, each against what a study directory measured: holds, contradicted or
 inconclusive, with the number (and its CI where one exists) and the command that made it.
 
-The verdict rules are fixed here, before any result is read, and stated in each row:
+The verdict rules are fixed here, the same for every study directory (written before the study
+run that fills the README's table, after earlier sweeps of the same tasks had been read):
 - heat equation: the table-built u(μ, t) satisfies u_t = ½u_μμ to 1 % of max |u_t| and agrees
   with direct rollouts within 4 standard errors;
 - backward heat: measured amplification matches e^{Tξ²/2} to 5 %;

@@ -95,8 +95,8 @@ def _claims_sections(rows: list[list[str]]) -> list[Section]:
     sec = Section("The paper's claims, measured")
     sec.paragraphs.append(
         "Each claim of Wang, Herbert, Gao (ICML 2024), and the Hölder bound of its predecessor, "
-        "against the numbers below (95 % CIs in brackets), with the rule that decides the "
-        "verdict fixed in advance (mollify/study/claims.py). Contradictions stay in the table."
+        "against the numbers below (95 % CIs in brackets); the rule that decides each verdict "
+        "is stated in mollify/study/claims.py. Contradictions stay in the table."
     )
     sec.tables.append((claims_lib.HEADER, rows))
     return [sec]
