@@ -3,7 +3,7 @@
 Each step calls the library function behind one `mollify` command and records that command's line
 (every option the step sets), so the report's last table says, for every number, the command that
 regenerates it. The default study fits in 60 minutes on 2 cores (measured 58 min 27 s; each
-step's time goes to timings.json), `--quick` in 3 (106 s); budgets below, the README states them.
+step's time goes to timings.json), `--quick` in 3 (106–142 s); budgets below, the README states them.
 """
 
 from __future__ import annotations
