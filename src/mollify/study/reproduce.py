@@ -173,15 +173,15 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
 
 
 def write_sweep_toml(
-    where: Path, tasks, study: dict, sigmas, *, mode: str = "fixed", task_params=None, modes=None
+    where: Path, tasks, study: dict, sigmas, *, modes=("fixed",), task_params=None
 ) -> Path:
-    """where/sweep.toml: PPO on `tasks` at `sigmas` (σ modes `modes`, default `(mode,)`), the
-    study's seeds and per-task budgets."""
+    """where/sweep.toml: PPO on `tasks` at `sigmas` in σ modes `modes`, the study's seeds and
+    per-task budgets."""
     where.mkdir(parents=True, exist_ok=True)
     steps = "\n".join(f"{t} = {study['steps'][t]}" for t in tasks)
     names = ", ".join(f'"{t}"' for t in tasks)
     grid = ", ".join(f"{s:g}" for s in sigmas)
-    mode_list = ", ".join(f'"{m}"' for m in (modes or (mode,)))
+    mode_list = ", ".join(f'"{m}"' for m in modes)
     text = (
         f'[sweep]\ntasks = [{names}]\nalgos = ["ppo"]\nsigmas = [{grid}]\n'
         f'seeds = {study["seeds"]}\nkernels = ["gaussian"]\nsigma_modes = [{mode_list}]\n\n'
@@ -216,7 +216,7 @@ def _advisor_validation(where: Path, sweep_dir: Path, study: dict, step, resume:
     from mollify.study import sweep
 
     def run_sweep(dest: Path, tasks, sigmas, mode="fixed", params=None) -> Path:
-        toml = write_sweep_toml(dest, tasks, study, sigmas, mode=mode, task_params=params)
+        toml = write_sweep_toml(dest, tasks, study, sigmas, modes=(mode,), task_params=params)
         cmd = step(
             f"sweep for the advisor ({dest.name})", command_line("sweep", config=toml, out=dest)
         )
