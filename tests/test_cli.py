@@ -163,7 +163,7 @@ def test_train_writes_a_policy_every_instrument_loads(tmp_path):
         (["--kernel", "uniform"], "kernel"),
         (["--sigma", "-0.1"], "sigma"),
         (["--sigma-mode", "drift"], "sigma-mode"),
-        (["--task", "gym:Pendulum-v1"], "task"),
+        (["--task", "gym:CartPole-v1"], "task"),
         (["--steps", "0"], "total-steps"),
     ],
 )

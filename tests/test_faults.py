@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from mollify import evaluate, make_policy, tasks
 from mollify.cli import app
-from mollify.training import common, default_config, make_algorithm, run
+from mollify.training import common, default_config, make_algorithm, run, vec_envs
 from mollify.training.checkpoint import CHECKPOINT
 from mollify.training.train import DIE_AFTER_CHUNK_ENV, METRICS
 
@@ -332,7 +332,7 @@ def test_diverging_dynamics_end_episodes_with_finite_rewards(name):
 
 def test_hopper_nonfinite_actions_end_episodes_with_finite_rewards(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where MuJoCo would write MUJOCO_LOG.TXT had it seen the NaN
-    env = common.HopperVecEnv(tasks.make("hopper_stand", horizon=20), 3, seed=0)
+    env = vec_envs.HopperVecEnv(tasks.make("hopper_stand", horizon=20), 3, seed=0)
     actions = np.empty((3, env.physics.action_dim))
     actions[0], actions[1], actions[2] = 1e30, [np.inf, -np.inf] * 2, np.nan
     reward, done, _, reached = env.step(actions)

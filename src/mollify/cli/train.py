@@ -13,7 +13,9 @@ from mollify.cli.common import console, fail, input_errors
 
 def train(
     out: Annotated[Path, typer.Option(help="Output directory (created).")],
-    task: Annotated[str, typer.Option(help="Built-in task name.")] = "pendulum",
+    task: Annotated[str, typer.Option(help="Task name, or gym:ENV_ID (any Box action space).")] = (
+        "pendulum"
+    ),
     algo: Annotated[str, typer.Option(help="ppo, reinforce, es or npg.")] = "ppo",
     sigma: Annotated[float, typer.Option(help="σ (relative to the action half-range).")] = 0.3,
     sigma_mode: Annotated[

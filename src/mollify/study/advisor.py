@@ -198,25 +198,14 @@ def _pilot(task, policy_spec, seed, steps, meter: _Meter, scale, say) -> _Pilot:
     import jax
 
     from mollify.core.evaluation import evaluate
-    from mollify.core.policies import load_policy, make_policy
-    from mollify.tasks import HopperTask, JaxTask
-    from mollify.training import common
+    from mollify.core.policies import load_policy
+    from mollify.tasks import HopperTask
+    from mollify.training import common, vec_envs
     from mollify.training.algorithm import resolve
     from mollify.training.config import default_config
     from mollify.training.dispatch import make_algorithm
 
     given = policy_spec not in (None, "init")
-    if not isinstance(task, JaxTask | HopperTask):
-        # No trainer (gym: tasks): θ0 is a fresh initialisation; a given (trained) policy stands
-        # in for the pilot's result, so the erasure probe still has a good region to measure.
-        policy, thetas = make_policy(task), []
-        if given:
-            policy, theta_given = load_policy(policy_spec, task)
-            thetas = [np.asarray(theta_given, np.float64)]
-        theta0 = np.asarray(policy.init(jax.random.PRNGKey(seed)), np.float64)
-        reason = "no trainer for this task: no pilot run (the erasure probe uses --policy)"
-        return _Pilot(policy, theta0, thetas, [], 1, False, reason=reason)
-
     config = default_config(task.name, "ppo")
     config = dataclasses.replace(
         config, sigma=PILOT_SIGMA, sigma_mode="learned", seed=seed, total_steps=max(steps, 1)
@@ -245,8 +234,10 @@ def _pilot(task, policy_spec, seed, steps, meter: _Meter, scale, say) -> _Pilot:
     meter.add(n_updates * algo.steps_per_update)
     if observations:
         obs = np.concatenate(observations)
-    else:  # the hopper's envs live outside the state: its reset distribution instead
+    elif isinstance(task, HopperTask):  # the envs live outside the state: resets instead
         obs = task.physics.reset(np.arange(256) + seed)[1]
+    else:
+        obs = vec_envs.sample_observations(task, 256, seed)
     # The pilot's progress in deterministic return, at (up to) 12 points along its path.
     idx = np.unique(np.linspace(0, n_updates, min(n_updates, 12) + 1).round().astype(int))
     n_eps = max(2, int(CURVE_EPISODES * scale))

@@ -20,13 +20,19 @@ class GymnasiumTask(Task):
     env_id: str = ""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
-    def make_vector_env(self, num_envs: int):
+    def make_vector_env(self, num_envs: int, *, same_step_autoreset: bool = False):
+        """Gymnasium's synchronous vector env; `same_step_autoreset` for training (an ended env
+        returns its reset observation at once, the reached one in `info["final_obs"]`)."""
         import gymnasium as gym
 
+        vector_kwargs = {}
+        if same_step_autoreset:
+            vector_kwargs["autoreset_mode"] = gym.vector.AutoresetMode.SAME_STEP
         return gym.make_vec(
             self.env_id,
             num_envs=num_envs,
             vectorization_mode="sync",
+            vector_kwargs=vector_kwargs,
             max_episode_steps=self.horizon,
             **self.env_kwargs,
         )

@@ -15,7 +15,7 @@ from typing import Any
 import jax
 
 from mollify.tasks import Task
-from mollify.training.config import TrainConfig
+from mollify.training.config import ConfigError, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,20 @@ class Algorithm:
 
 
 def resolve(config: TrainConfig, task: Task) -> TrainConfig:
-    """The config validated, with the task's defaults filled in (γ)."""
+    """The config validated, with the task's defaults filled in (γ, observation normalisation)."""
+    from mollify.tasks import HopperTask, JaxTask
+
     config = config.validate()
     if config.gamma is None:
         config = dataclasses.replace(config, gamma=task.gamma)
+    if config.norm_obs is None:
+        own = isinstance(task, JaxTask | HopperTask) or config.algo == "es"
+        config = dataclasses.replace(config, norm_obs=not own)
+    if config.norm_obs and isinstance(task, JaxTask):
+        raise ConfigError(
+            f"norm-obs: observation normalisation runs on native and gym: tasks; {task.name!r} "
+            "is a pure-JAX task (its observations are already O(1))"
+        )
+    if config.norm_obs and config.algo == "es":
+        raise ConfigError("norm-obs: ES perturbs raw-observation policies; set it off for es")
     return config

@@ -1,8 +1,9 @@
 """What every training algorithm shares: σ as a dial, the action distribution, vectorised
 environments with auto-reset, advantage estimation, evaluation on fixed seeds.
 
-Pure-JAX tasks collect inside `jit` (`lax.scan` over time, `vmap` over envs); the hopper collects on
-the native MuJoCo path with the same transition layout, so one jitted update serves both.
+Pure-JAX tasks collect inside `jit` (`lax.scan` over time, `vmap` over envs); the native tasks (the
+MuJoCo ones, any `gym:` env) collect on their vectorised envs (vec_envs.py) with the same
+transition layout, so one jitted update serves both.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import optax
 from mollify.core import noise as noise_lib
 from mollify.core.evaluation import episode_keys, make_episode_fn
 from mollify.core.policies import Policy, make_policy
-from mollify.tasks import HopperTask, JaxTask, Task
+from mollify.tasks import JaxTask, Task
 from mollify.training.config import LEARNED_MODES, TrainConfig
 
 LOG_2PI = math.log(2 * math.pi)
@@ -218,6 +219,52 @@ def normalize_rewards(rn: RewardNorm, traj: Transition, gamma: float):
     return rn, traj._replace(reward=traj.reward / jnp.sqrt(rn.var + 1e-8))
 
 
+class ObsNorm(NamedTuple):
+    """Running mean and variance of every observation coordinate. Policy and critic see
+    (obs − mean) / √(var + ε), as with Gymnasium's `NormalizeObservation` but unclipped: then the
+    normalisation folds exactly into the actor's first layer (`fold_obs_norm`), and the policy a
+    run saves is an ordinary mollify policy on raw observations, usable by every instrument."""
+
+    mean: jax.Array  # (obs_dim,)
+    var: jax.Array
+    count: jax.Array
+
+
+OBS_NORM_EPS = 1e-8
+
+
+def obs_norm_init(obs_dim: int) -> ObsNorm:
+    return ObsNorm(jnp.zeros(obs_dim), jnp.ones(obs_dim), jnp.float32(1e-4))
+
+
+def normalize_obs(on: ObsNorm, obs: jax.Array) -> jax.Array:
+    return (obs - on.mean) / jnp.sqrt(on.var + OBS_NORM_EPS)
+
+
+def update_obs_norm(on: ObsNorm, obs: jax.Array) -> ObsNorm:
+    """Merge a batch (..., obs_dim) into the running statistics (parallel-variance formula)."""
+    batch = obs.reshape(-1, obs.shape[-1])
+    b_mean, b_var, b_count = batch.mean(axis=0), batch.var(axis=0), batch.shape[0]
+    delta = b_mean - on.mean
+    count = on.count + b_count
+    mean = on.mean + delta * b_count / count
+    m2 = on.var * on.count + b_var * b_count + delta**2 * on.count * b_count / count
+    return ObsNorm(mean, m2 / count, count)
+
+
+def fold_obs_norm(actor: Policy, theta: jax.Array, on: ObsNorm | None) -> jax.Array:
+    """θ of the same policy on raw observations: x' W + b with x' = (x − m)/s is
+    x (W / s) + (b − (m / s) W)."""
+    if on is None:
+        return theta
+    (w, b), n_in = actor.layers(theta)[0], actor.obs_dim
+    scale = 1.0 / jnp.sqrt(on.var + OBS_NORM_EPS)
+    w_raw = w * scale[:, None]
+    b_raw = b - (on.mean * scale) @ w
+    n_w = n_in * w.shape[1]
+    return theta.at[:n_w].set(w_raw.ravel()).at[n_w : n_w + b.shape[0]].set(b_raw)
+
+
 def minibatch_epochs(
     grad_fn,
     optimizer,
@@ -284,9 +331,9 @@ def evaluate_native(task: Task, nets: Networks, config: TrainConfig, theta, sigm
     from mollify.core.evaluation import _evaluate_native, evaluate
 
     kernel = config.kernel if config.algo != "es" else "gaussian"
-    if isinstance(task, HopperTask):
+    if not isinstance(task, JaxTask):
         # σ = 0 and σ in one batch of closed-loop episodes (same resets, same noise table as two
-        # `evaluate` calls): half the `mujoco.rollout` calls, each twice as wide.
+        # `evaluate` calls): half the simulator calls, each twice as wide.
         theta = np.asarray(theta, np.float32)
         sigma_abs = np.stack(
             [np.zeros(task.action_dim), np.broadcast_to(sigma, (task.action_dim,))]
@@ -303,77 +350,22 @@ def evaluate_native(task: Task, nets: Networks, config: TrainConfig, theta, sigm
 
 
 # ---------------------------------------------------------------------------------------------
-# Native (MuJoCo hopper) vectorised environment with the same transition layout
+# Collection on the native tasks (their vectorised envs are in vec_envs.py)
 # ---------------------------------------------------------------------------------------------
-class HopperVecEnv:
-    """n hopper-stand envs on `mujoco.rollout`, auto-reset at the horizon; numpy in, numpy out."""
+def collect_native(env, nets, config, params, key, std_abs, n_steps, obs_norm=None):
+    """Batched JAX policy between steps of a vectorised native env (`vec_envs`).
 
-    def __init__(self, task: HopperTask, n_envs: int, seed: int):
-        self.task, self.physics, self.n = task, task.physics, n_envs
-        self.rng = np.random.default_rng(seed)
-        self.states, self.obs = self.physics.reset(self.rng.integers(0, 2**31 - 1, n_envs))
-        self.t = np.zeros(n_envs, dtype=np.int64)
-
-    def snapshot(self) -> dict:
-        """Everything the next step depends on (for checkpoints): arrays plus the RNG's state."""
-        return {
-            "states": self.states.copy(),
-            "obs": self.obs.copy(),
-            "t": self.t.copy(),
-            "rng": self.rng.bit_generator.state,
-        }
-
-    @classmethod
-    def from_snapshot(cls, task: HopperTask, snap: dict) -> HopperVecEnv:
-        """The env `snapshot()` was taken of, continuing exactly where it stood."""
-        env = cls.__new__(cls)
-        env.task, env.physics, env.n = task, task.physics, len(snap["t"])
-        env.rng = np.random.default_rng()
-        env.rng.bit_generator.state = snap["rng"]
-        env.states = np.array(snap["states"])
-        env.obs = np.array(snap["obs"])
-        env.t = np.array(snap["t"])
-        return env
-
-    def step(self, actions: np.ndarray):
-        # A NaN action never reaches MuJoCo (it would warn and reset): that env's episode ends.
-        sane = np.all(~np.isnan(actions), axis=1)
-        controls = np.where(sane[:, None], np.clip(actions, -1.0, 1.0), 0.0)
-        traj, sens = self.physics.advance(self.states, controls)
-        new_states = traj[:, -1]
-        # dm_control rewards the state a control step reaches (heights by kinematics of it).
-        heights = np.array([self.physics.height_of_state(s) for s in new_states])
-        reward = self.physics.reward(heights, controls)
-        expected_time = (
-            self.states[:, 0] + self.physics.n_substeps * self.physics.model.opt.timestep
-        )
-        ok = np.all(np.isfinite(new_states), axis=1) & np.isclose(
-            new_states[:, 0], expected_time, rtol=0, atol=1e-9
-        )
-        ok &= np.isfinite(reward) & sane
-        reached = np.where(ok[:, None], self.physics.observe(new_states, sens[:, -1]), self.obs)
-        reward = np.where(ok, reward, 0.0)
-        done = ~ok
-        self.t += 1
-        truncated = (self.t >= self.task.horizon) & ~done
-        end = done | truncated
-        self.states = np.where(ok[:, None], new_states, self.states)
-        self.obs = reached.copy()
-        if end.any():
-            idx = np.nonzero(end)[0]
-            s, o = self.physics.reset(self.rng.integers(0, 2**31 - 1, idx.size))
-            self.states[idx], self.obs[idx], self.t[idx] = s, o, 0
-        return reward, done, truncated, reached
-
-
-def collect_native(env: HopperVecEnv, nets, config, params, key, std_abs, n_steps):
-    """The hopper's collection: batched JAX policy between `mujoco.rollout` calls."""
+    With `obs_norm`, the policy and critic see normalised observations and so does the returned
+    trajectory; the raw observations (T, n, obs_dim) come back too, to update the statistics
+    after the collection (they stay fixed within it, so the stored log-probabilities hold).
+    Returns (trajectory, last value, key, raw observations).
+    """
     act = _jitted_act(nets.actor, nets.critic, config.kernel)
     fields = {k: [] for k in Transition._fields}
     for _ in range(n_steps):
-        action, logp, v, key = act(params, jnp.asarray(env.obs, jnp.float32), key, std_abs)
-        action = np.asarray(action, np.float64)
         obs = env.obs.copy()
+        action, logp, v, key = act(params, jnp.asarray(obs, jnp.float32), key, std_abs, obs_norm)
+        action = np.asarray(action, np.float64)
         reward, done, trunc, reached = env.step(action)
         for name, val in zip(
             Transition._fields,
@@ -383,10 +375,18 @@ def collect_native(env: HopperVecEnv, nets, config, params, key, std_abs, n_step
             fields[name].append(np.asarray(val))
     traj = Transition(**{k: jnp.asarray(np.stack(v), jnp.float32) for k, v in fields.items()})
     traj = traj._replace(done=traj.done > 0.5, truncated=traj.truncated > 0.5)
+    raw_obs = traj.obs
+    last_obs = jnp.asarray(env.obs, jnp.float32)
+    if obs_norm is not None:
+        norm = _jitted_normalize()
+        traj = traj._replace(
+            obs=norm(obs_norm, traj.obs), final_value=norm(obs_norm, traj.final_value)
+        )
+        last_obs = norm(obs_norm, last_obs)
     critic = _jitted_value(nets.critic)
     traj = traj._replace(final_value=critic(params["critic"], traj.final_value))
-    last_value = critic(params["critic"], jnp.asarray(env.obs, jnp.float32))
-    return traj, last_value, key
+    last_value = critic(params["critic"], last_obs)
+    return traj, last_value, key, raw_obs
 
 
 _ACT_CACHE: dict = {}
@@ -396,8 +396,10 @@ def _jitted_act(actor: Policy, critic: Policy, kernel: str):
     key = (actor, critic, kernel)
     if key not in _ACT_CACHE:
 
-        def act(params, obs, key, std_abs):  # the key is split inside: one dispatch per step
+        def act(params, obs, key, std_abs, obs_norm):  # the key is split inside: one dispatch
             key, k = jax.random.split(key)
+            if obs_norm is not None:
+                obs = normalize_obs(obs_norm, obs)
             mean = actor.apply(params["actor"], obs)
             a = mean + std_abs * noise_lib.sample(k, kernel, mean.shape)
             return (
@@ -409,6 +411,12 @@ def _jitted_act(actor: Policy, critic: Policy, kernel: str):
 
         _ACT_CACHE[key] = jax.jit(act)
     return _ACT_CACHE[key]
+
+
+def _jitted_normalize():
+    if "normalize" not in _ACT_CACHE:
+        _ACT_CACHE["normalize"] = jax.jit(normalize_obs)
+    return _ACT_CACHE["normalize"]
 
 
 def _jitted_value(critic: Policy):

@@ -59,6 +59,10 @@ class TrainConfig:
     max_grad_norm: float = 0.5
     norm_adv: bool = True
     norm_reward: bool = True  # scale rewards by the running std of the discounted return
+    # Normalise observations by running statistics (folded into the saved policy). None: the task
+    # decides: on for `gym:` envs and the locomotion tasks, whose observation scales differ by
+    # orders of magnitude; off for the built-in tasks (observations already O(1)).
+    norm_obs: bool | None = None
     # NPG (natural gradient with conjugate gradient and a KL step)
     max_kl: float = 0.01
     cg_iters: int = 10
@@ -163,6 +167,19 @@ TASK_DEFAULTS: dict[str, dict] = {
     "hopper_stand": {"n_envs": 256, "n_steps": 64, "total_steps": 2_000_000, "lr": 3e-4,
                      "eval_every": 25},
 }  # fmt: skip
+# `gym:` envs: Gymnasium's own Pendulum-v1 is our pendulum (same dynamics, reward and horizon), so
+# it takes the pendulum's row; any other env a row sized like SB3's PPO defaults (16 envs of 128).
+GYM_DEFAULTS: dict[str, dict] = {"Pendulum-v1": TASK_DEFAULTS["pendulum"]}
+GYM_DEFAULT_ROW: dict = {"n_envs": 16, "n_steps": 128, "total_steps": 1_000_000, "lr": 3e-4}
+
+
+def task_defaults(task: str) -> dict:
+    """The defaults row of a task name (built-in or `gym:ENV_ID`)."""
+    if task.startswith("gym:"):
+        return GYM_DEFAULTS.get(task[4:], GYM_DEFAULT_ROW)
+    return TASK_DEFAULTS.get(task, {})
+
+
 # The env-step budget of one run in the default study (`mollify reproduce`): what the σ sweep and
 # the σ advisor assume a user trains with unless told otherwise.
 STUDY_STEPS: dict[str, int] = {
@@ -184,7 +201,7 @@ ALGO_DEFAULTS: dict[str, dict] = {
 def default_config(task: str, algo: str = "ppo", **overrides) -> TrainConfig:
     """Dataclass defaults, then the task's row, then the algorithm's, then `overrides`; validated
     (a bad name or value raises ConfigError naming the field) before anything is built."""
-    base = TASK_DEFAULTS.get(task, {}) | ALGO_DEFAULTS.get(algo, {})
+    base = task_defaults(task) | ALGO_DEFAULTS.get(algo, {})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in overrides:
         if key not in known:

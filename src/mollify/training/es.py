@@ -36,10 +36,10 @@ import optax
 
 from mollify.core import noise as noise_lib
 from mollify.core.evaluation import evaluate, make_episode_fn
-from mollify.tasks import HopperTask, JaxTask, Task
+from mollify.tasks import JaxTask, Task
 from mollify.training import common
 from mollify.training.algorithm import Algorithm
-from mollify.training.config import ConfigError, TrainConfig
+from mollify.training.config import TrainConfig
 
 
 class ESState(NamedTuple):
@@ -134,15 +134,11 @@ def parameter_sigma(config: TrainConfig, progress) -> jax.Array:
 
 
 def make_algorithm(config: TrainConfig, task: Task) -> Algorithm:
-    """ES as an `Algorithm`: pure (scanned and jitted) on JAX tasks, a host loop on the hopper.
+    """ES as an `Algorithm`: pure (scanned and jitted) on JAX tasks, a host loop on the others.
 
     `steps_per_update` counts simulated env steps, 2·pairs·episodes·horizon (rollouts run to the
     horizon), so ES and policy gradient are compared at equal simulation budgets.
     """
-    if not isinstance(task, JaxTask | HopperTask):
-        raise ConfigError(
-            f"task: ES trains on the built-in tasks; {task.name!r} (Gymnasium) is evaluation-only"
-        )
     if config.gamma is not None and config.gamma != task.gamma:
         task = dataclasses.replace(task, gamma=config.gamma)  # J is discounted by the config's γ
     nets = common.make_networks(task, config)
