@@ -26,6 +26,14 @@ FIELDS = {
         "one_env_loop_env_steps_per_s",
         "ratio_vs_one_env_loop",
     },
+    "locomotion": {
+        "work",
+        "env_steps",
+        "mollify_env_steps_per_s",
+        "competitor",
+        "competitor_env_steps_per_s",
+        "ratio",
+    },
     "hopper_training": {
         "work",
         "mollify_env_steps_per_s",

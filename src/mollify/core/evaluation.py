@@ -6,8 +6,9 @@ Monte-Carlo noise. Episode e uses the key `split(PRNGKey(seed), episodes)[e]`, f
 key and its per-step noise `sample(fold_in(noise_key, t))` derive; the three backends share that.
 
 Pure-JAX tasks: `jit(shard_map(lax.map(vmap(vmap(scan)))))` over the host's devices, streamed
-over fixed-size blocks of policies so memory is bounded for any N. Hopper: one `mujoco.rollout`
-call per control step with the policy batched in between. Gymnasium: a vector env (slow path).
+over fixed-size blocks of policies so memory is bounded for any N. MuJoCo tasks (hopper_stand, the
+locomotion tasks): one `mujoco.rollout` call per control step with the policy batched in between.
+Gymnasium: a vector env (slow path).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from mollify.tasks import (
     GymnasiumTask,
     HopperTask,
     JaxTask,
+    LocomotionTask,
     Task,
     check_start,
     fixed_start,
     gymnasium_adapter,
     hopper_stand,
+    locomotion,
 )
 
 # Rollouts batched per vmap call (policies × episodes); measured best on 2 cores at 128–512.
@@ -216,7 +219,8 @@ def _native_actor(policy, thetas, sigma_abs, noise, episodes):
     n = thetas.shape[0]
 
     def act(t, obs):
-        mean = np.asarray(apply(layers, jnp.asarray(obs.reshape(n, episodes, -1), jnp.float32)))
+        # numpy casts to float32 faster than a jnp.asarray(..., float32) dispatch (same rounding)
+        mean = np.asarray(apply(layers, obs.reshape(n, episodes, -1).astype(np.float32)))
         return (mean + sigma_abs * noise[None, :, t, :]).reshape(n * episodes, -1)
 
     return act
@@ -228,8 +232,9 @@ def _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed, st
     if start == "fixed":  # every episode from the first episode's reset
         seeds = np.full_like(seeds, seeds[0])
     n = thetas.shape[0]
-    per_block = max(1, (_HOPPER_BLOCK if isinstance(task, HopperTask) else _GYM_BLOCK) // episodes)
-    if isinstance(task, HopperTask):
+    mujoco_task = isinstance(task, HopperTask | LocomotionTask)
+    per_block = max(1, (_HOPPER_BLOCK if mujoco_task else _GYM_BLOCK) // episodes)
+    if mujoco_task:
         physics = task.physics
         init_states, init_obs = physics.reset(seeds)
     outs = []
@@ -241,10 +246,15 @@ def _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed, st
             states = np.tile(init_states, (m, 1))
             obs = np.tile(init_obs, (m, 1))
             res = hopper_stand.run_closed_loop(physics, act, states, obs, task.horizon, task.gamma)
+        elif isinstance(task, LocomotionTask):
+            states = np.tile(init_states, (m, 1))
+            obs = np.tile(init_obs, (m, 1))
+            res = locomotion.run_closed_loop(physics, act, states, obs, task.horizon, task.gamma)
         else:
             res = gymnasium_adapter.run_closed_loop(task, act, np.tile(seeds, m), task.gamma)
         outs.append([x.reshape(m, episodes) for x in res])
     dret, ret, steps = (np.concatenate([o[i] for o in outs]) for i in range(3))
+    # hopper_stand simulates every episode to the horizon; the others stop at termination.
     simulated = n * episodes * task.horizon if isinstance(task, HopperTask) else int(steps.sum())
     return dret, ret, steps, simulated
 
@@ -277,6 +287,16 @@ def q_values(task: Task, policy: Policy, theta, actions, *, seed: int = 0) -> np
     if isinstance(task, HopperTask):
         states, obs = task.physics.reset(seeds)
         dret, _, _ = hopper_stand.run_closed_loop(
+            task.physics,
+            act,
+            np.repeat(states, n, 0),
+            np.repeat(obs, n, 0),
+            task.horizon,
+            task.gamma,
+        )
+    elif isinstance(task, LocomotionTask):
+        states, obs = task.physics.reset(seeds)
+        dret, _, _ = locomotion.run_closed_loop(
             task.physics,
             act,
             np.repeat(states, n, 0),
@@ -353,7 +373,7 @@ def evaluate(
         dret, ret, steps, simulated = _evaluate_jax(
             task, policy, thetas, sigma_abs, kernel, episodes, seed
         )
-    elif isinstance(task, HopperTask | GymnasiumTask):
+    elif isinstance(task, HopperTask | LocomotionTask | GymnasiumTask):
         dret, ret, steps, simulated = _evaluate_native(
             task, policy, thetas, sigma_abs, kernel, episodes, seed, start
         )

@@ -69,7 +69,7 @@ def _policy_action_at_reset(task, policy, theta, seed) -> np.ndarray:
 
 def _reset_observation(task, seed) -> np.ndarray:
     from mollify.core.evaluation import reset_seeds
-    from mollify.tasks import HopperTask
+    from mollify.tasks import HopperTask, LocomotionTask
 
     if isinstance(task, JaxTask):
         from mollify.core.evaluation import _split_episode_key
@@ -77,7 +77,7 @@ def _reset_observation(task, seed) -> np.ndarray:
         obs, _ = task.reset(_split_episode_key(episode_keys(seed, 1)[0])[0])
         return np.asarray(obs, np.float64)
     seeds = reset_seeds(seed, 1)
-    if isinstance(task, HopperTask):
+    if isinstance(task, HopperTask | LocomotionTask):
         return task.physics.reset(seeds)[1][0]
     env = task.make_vector_env(1)
     try:

@@ -19,6 +19,7 @@ from mollify.tasks import (
     GymnasiumTask,
     HopperTask,
     JaxTask,
+    LocomotionTask,
     Task,
     TaskError,
     check_start,
@@ -179,6 +180,11 @@ def lyapunov_per_start(
         raise TaskError(
             "lyapunov: needs a task whose state can be set (built-in tasks); Gymnasium env "
             f"{task.env_id} does not expose one"
+        )
+    if isinstance(task, LocomotionTask):
+        raise TaskError(
+            f"lyapunov: not implemented for task {task.name!r} (Gymnasium locomotion, whose "
+            "episodes end on falling); use hopper_stand or a pure-JAX task"
         )
     if not isinstance(task, JaxTask | HopperTask):
         raise TaskError(f"lyapunov: unsupported task backend {task.backend!r}")

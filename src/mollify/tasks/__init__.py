@@ -14,10 +14,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from mollify.tasks import double_pendulum, pendulum, planar_quadrotor
+from mollify.tasks import double_pendulum, locomotion, pendulum, planar_quadrotor
 from mollify.tasks.base import JaxTask, Task, TaskError, replace_params
 from mollify.tasks.gymnasium_adapter import GymnasiumTask, from_gymnasium
 from mollify.tasks.hopper_stand import HopperPhysics, HopperStandParams
+from mollify.tasks.locomotion import LocomotionParams, LocomotionTask
 from mollify.util.checks import did_you_mean
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "GymnasiumTask",
     "HopperTask",
     "JaxTask",
+    "LocomotionTask",
     "Task",
     "TaskError",
     "fixed_start",
@@ -116,6 +118,32 @@ def _make_hopper(overrides):
     )
 
 
+# (obs, action) dimensions of the locomotion tasks, known without loading their models.
+_LOCOMOTION_DIMS = {"hopper": (11, 3), "walker2d": (17, 6), "half_cheetah": (17, 6)}
+
+
+def _make_locomotion(name, overrides):
+    env_id = locomotion.TASK_ENV_IDS[name]
+    obs_dim, action_dim = _LOCOMOTION_DIMS[name]
+    horizon = _check_horizon(overrides.pop("horizon", 1000))
+    gamma = _check_gamma(overrides.pop("gamma", DEFAULT_GAMMA))
+    if "env_id" in overrides:
+        raise TaskError(f"env_id: fixed by the task name ({name!r} is {env_id})")
+    params = replace_params(LocomotionParams(env_id=env_id), overrides, name)
+    # Every actuator of the three models has ctrlrange [-1, 1].
+    return LocomotionTask(
+        name=name,
+        obs_dim=obs_dim,
+        action_dim=action_dim,
+        action_low=-np.ones(action_dim),
+        action_high=np.ones(action_dim),
+        horizon=horizon,
+        gamma=gamma,
+        backend="mujoco",
+        params=params,
+    )
+
+
 _BUILDERS = {
     "pendulum": lambda o: _make_jax(
         "pendulum", pendulum, pendulum.PendulumParams, 200, 1, "max_torque", o
@@ -139,6 +167,7 @@ _BUILDERS = {
         o,
     ),
     "hopper_stand": _make_hopper,
+    **{name: functools.partial(_make_locomotion, name) for name in locomotion.TASK_ENV_IDS},
 }
 
 
@@ -180,7 +209,7 @@ def check_start(start: str) -> str:
 def fixed_start(task: Task) -> Task:
     """`task` with its reset distribution collapsed onto the nominal start (pure-JAX tasks: upright
     pendulums, a level hover at the origin). Cached per task, so evaluators compiled for it are
-    reused. Native tasks (hopper, Gymnasium) have no nominal state: they are returned unchanged,
+    reused. Native tasks (MuJoCo, Gymnasium) have no nominal state: they are returned unchanged,
     and `evaluate(..., start="fixed")` resets every episode with the first episode's seed."""
     if not isinstance(task, JaxTask) or task.name not in _NOMINAL_START:
         return task
