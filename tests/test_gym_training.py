@@ -95,11 +95,13 @@ def _small(task: str, **overrides):
     return default_config(task, "ppo", **(base | overrides))
 
 
-def test_mujoco_gym_env_resumes_bit_for_bit_and_reruns_repeat(tmp_path):
+@pytest.mark.parametrize("task", ["gym:InvertedPendulum-v5", "walker2d"])
+def test_mujoco_task_resumes_bit_for_bit_and_reruns_repeat(task, tmp_path):
     """A killed run (it dies after its 2nd checkpoint) resumed equals an uninterrupted run, and
-    two uninterrupted runs agree: the MuJoCo sub-envs' simulator state and generators are
-    restored from the checkpoint."""
-    config = _small("gym:InvertedPendulum-v5")
+    two uninterrupted runs agree: Gymnasium's MuJoCo sub-envs (simulator state and generators)
+    and the native locomotion envs are restored from the checkpoint, observation statistics
+    included."""
+    config = _small(task)
     full = training.run(config, tmp_path / "full")
     again = training.run(config, tmp_path / "again")
 
@@ -120,6 +122,12 @@ def test_mujoco_gym_env_resumes_bit_for_bit_and_reruns_repeat(tmp_path):
     assert (tmp_path / "full" / "metrics.csv").read_bytes() == (
         tmp_path / "killed" / "metrics.csv"
     ).read_bytes()
+    # The saved policy, statistics folded in, scores what training's evaluation scored.
+    policy, theta = load_policy(tmp_path / "full" / "policy.npz", config.make_task())
+    det = evaluate(
+        config.make_task(), policy, theta, episodes=config.eval_episodes, seed=config.eval_seed
+    )
+    assert det.undiscounted.mean() == pytest.approx(full.final["eval_deterministic"], abs=1e-6)
 
 
 def test_classic_control_gym_env_trains_from_the_cli(tmp_path):
