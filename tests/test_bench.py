@@ -50,6 +50,15 @@ FIELDS = {
         "competitor_final_return",
         "ratio",
     },
+    "time_to_return": {
+        "work",
+        "mollify_config",
+        "mollify_runs",
+        "mollify_seconds",
+        "competitor",
+        "competitor_seconds",
+        "ratio",
+    },
     "memory_and_end_to_end": {
         "landscape_seconds",
         "landscape_peak_rss_bytes",
@@ -58,16 +67,22 @@ FIELDS = {
 }
 
 
-def test_bench_quick_emits_every_field(tmp_path):
+def test_bench_emits_every_field(tmp_path):
+    """At the smoke sizes (every comparison, tiny work): the fields `--quick` and the full bench
+    emit are the same, only the sizes differ."""
     path = tmp_path / "bench.json"
-    res = CliRunner().invoke(app, ["bench", "--quick", "--json", str(path)])
+    res = CliRunner().invoke(app, ["bench", "--smoke", "--json", str(path)])
     assert res.exit_code == 0, res.output
     out = json.loads(path.read_text())
-    assert out["quick"] is True and out["machine"]["cpu_count"] >= 1
+    assert out["quick"] is True and out["smoke"] is True and out["machine"]["cpu_count"] >= 1
     for section, fields in FIELDS.items():
         assert fields <= set(out[section]), (section, fields - set(out[section]))
         if section == "memory_and_end_to_end":
             assert out[section]["landscape_peak_rss_bytes"] > 0
+            continue
+        if section == "time_to_return":  # 8 k steps reach no target: no seconds, no ratio
+            runs = out[section]["mollify_runs"]
+            assert len(runs) == 1 and runs[0]["seconds"] is None and out[section]["ratio"] is None
             continue
         rate = out[section].get("mollify_env_steps_per_s") or out[section].get(
             "mollify_closed_loop_env_steps_per_s"

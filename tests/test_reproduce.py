@@ -1,14 +1,13 @@
-"""`mollify reproduce --quick`: the whole study end to end (slow; run with -m slow)."""
+"""`mollify reproduce --quick`: the whole study end to end, the default suite's one run of
+`reproduce` (the bench test runs its smoke sizes, without it)."""
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from mollify.cli import app
 
 
-@pytest.mark.slow
 def test_quick_study_produces_every_part_of_the_report(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output

@@ -22,7 +22,10 @@ from mollify.cli.common import (
 
 
 def bench(
-    quick: Annotated[bool, typer.Option(help="Smaller batches (about a minute).")] = False,
+    quick: Annotated[bool, typer.Option(help="Smaller batches (about ten minutes).")] = False,
+    smoke: Annotated[
+        bool, typer.Option(hidden=True, help="Tiny sizes for the test suite: fields, no meaning.")
+    ] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the JSON here.")] = (
         None
     ),
@@ -36,7 +39,7 @@ def bench(
             check_output_file(json_path, "json")
         except input_errors() as exc:
             fail(str(exc))
-    result = run_bench(quick=quick)
+    result = run_bench(quick=quick, smoke=smoke)
     text = json.dumps(result, indent=2)
     if json_path is not None:
         atomic_write_text(json_path, text + "\n")
@@ -48,7 +51,9 @@ def sweep(
         Path,
         typer.Option(help="Sweep directory (created; an existing one needs --resume/--force)."),
     ],
-    config: Annotated[Path | None, typer.Option(help="sweep.toml ([sweep] and [options]).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help=r"sweep.toml (\[sweep] and \[options] tables).")
+    ] = None,
     tasks: Annotated[str | None, typer.Option(help="Comma-separated task names.")] = None,
     algos: Annotated[
         str | None, typer.Option(help="ppo, reinforce, es, npg (comma-separated).")

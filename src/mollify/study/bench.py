@@ -220,7 +220,9 @@ def _locomotion_pair(name: str, n_policies: int, horizon: int, repeats: int) -> 
     }
 
 
-def locomotion_evaluation(n_policies: int, extra_tasks: bool, repeats: int = 3) -> dict:
+def locomotion_evaluation(
+    n_policies: int, extra_tasks: bool, repeats: int = 3, horizon: int = 1000
+) -> dict:
     """Batched evaluation of many policies on Gymnasium's Walker2d-v5 (mollify's `walker2d`)
     against Gymnasium's own vector env; hopper and half_cheetah (horizon 100) beside it.
 
@@ -229,10 +231,11 @@ def locomotion_evaluation(n_policies: int, extra_tasks: bool, repeats: int = 3) 
     per-env Python adds; the tail of long episodes, when few robots are left standing, runs
     small batches. Measured on 2 cores: walker2d 2.0x, hopper 3.4x, half_cheetah 3.3x."""
     threads = tasks.make("walker2d").physics.threads
-    main = _locomotion_pair("walker2d", n_policies, 1000, repeats)
+    main = _locomotion_pair("walker2d", n_policies, horizon, repeats)
     out = {
         "work": f"{n_policies} MLP(64x64) policies x 1 episode of walker2d (Walker2d-v5, ends "
-        f"on falling, horizon 1000), {main['env_steps']:,} env steps, {threads} rollout threads",
+        f"on falling, horizon {horizon}), {main['env_steps']:,} env steps, {threads} rollout "
+        "threads",
         **main,
         "competitor": f"Gymnasium Walker2d-v5 sync vector env ({n_policies} sub-envs) stepped "
         "the same number of env steps, batched numpy MLP (float32 matmul over policies)",
@@ -260,16 +263,19 @@ def _child_run(args: list[str]) -> tuple[float, int]:
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
-def memory_and_end_to_end(quick: bool) -> dict:
+def memory_and_end_to_end(quick: bool, smoke: bool = False) -> dict:
     import tempfile
 
-    grid = 51 if quick else 201
+    grid = 11 if smoke else 51 if quick else 201
     with tempfile.TemporaryDirectory() as tmp:
         land_s, rss = _child_run(
             ["landscape", "--task", "pendulum", "--grid", str(grid), "--samples", "32",
              "--sigmas", "0,0.1,0.3,1", "--out", f"{tmp}/land"]
         )  # fmt: skip
-        e2e_s, _ = _child_run(["reproduce", "--quick", "--out", f"{tmp}/study"])
+        if smoke:  # tests/test_reproduce.py runs `reproduce --quick` end to end instead
+            e2e_s = None
+        else:
+            e2e_s, _ = _child_run(["reproduce", "--quick", "--out", f"{tmp}/study"])
     return {
         "landscape_work": f"{grid} x {grid} pendulum landscape, 32 noise samples, 4 sigmas",
         "landscape_seconds": land_s,
@@ -337,7 +343,7 @@ MOLLIFY_PENDULUM_PPO = {
 }
 
 
-def ppo_training(steps: int, seeds: int) -> dict:
+def ppo_training(steps: int, seeds: int, vmapped: bool = True) -> dict:
     """mollify PPO (pendulum, the pure-JAX twin of Pendulum-v1) against Stable-Baselines3 PPO on
     Gymnasium `Pendulum-v1`, rl-zoo hyperparameters on both sides, equal env steps and seeds, one
     training run at a time; both final policies scored on Pendulum-v1 itself. mollify's rate with
@@ -355,11 +361,13 @@ def ppo_training(steps: int, seeds: int) -> dict:
         for r in results
     ]
     mollify_steps = sum(r.env_steps for r in results)
-    keys = jax.vmap(jax.random.PRNGKey)(np.arange(seeds))
-    vmapped = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
-    start = time.perf_counter()
-    jax.block_until_ready(vmapped(keys))
-    vmapped_rate = mollify_steps / (time.perf_counter() - start)
+    vmapped_rate = None
+    if vmapped:  # a second compilation: left out at the smoke sizes
+        keys = jax.vmap(jax.random.PRNGKey)(np.arange(seeds))
+        train_all = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
+        start = time.perf_counter()
+        jax.block_until_ready(train_all(keys))
+        vmapped_rate = mollify_steps / (time.perf_counter() - start)
     out = {
         "work": f"PPO, {steps:,} env steps x {seeds} seeds, pendulum / Pendulum-v1",
         "mollify_config": MOLLIFY_PENDULUM_PPO,
@@ -406,7 +414,141 @@ def ppo_training(steps: int, seeds: int) -> dict:
     }
 
 
-def hopper_training(steps: int) -> dict:
+# Time to a good policy: wall seconds until the mean deterministic return over 16 Gymnasium
+# Pendulum-v1 episodes (seeds 0-15) first reaches the target, both trainers probed every
+# TIME_TO_RETURN_EVERY env steps (one SB3 rollout of 4 envs x 1024 steps). The probe's own time is
+# taken off both clocks (it is the measuring instrument, the same for both); compilation, model
+# construction and everything else stay on.
+TIME_TO_RETURN_TARGET = -200.0
+TIME_TO_RETURN_EVERY = 4096
+
+
+def _mollify_time_to_return(settings: dict, seeds: int, budget: int) -> list[dict]:
+    """Per seed: seconds and env steps until the Gymnasium probe first reaches the target (None
+    if the budget ran out). One jitted chunk of updates per probe interval, compiled on the
+    first seed's first call (that seed's clock includes it; later seeds reuse the program)."""
+    import jax.numpy as jnp
+
+    from mollify.training import default_config, make_algorithm
+    from mollify.training.common import make_networks
+
+    config = default_config("pendulum", "ppo", total_steps=budget, **settings)
+    task = tasks.make("pendulum")
+    algo = make_algorithm(config, task)
+    per_probe = max(1, TIME_TO_RETURN_EVERY // algo.steps_per_update)
+    apply = jax.jit(make_networks(task, config).actor.apply)
+
+    def chunk(state, first):
+        return jax.lax.scan(lambda s, i: algo.step(s, i), state, first + jnp.arange(per_probe))
+
+    init, chunk = jax.jit(algo.init), jax.jit(chunk)
+    out = []
+    for seed in range(seeds):
+        start, probing = time.perf_counter(), 0.0
+        state = init(jax.random.PRNGKey(seed))
+        reached = None
+        for first in range(0, algo.n_updates - per_probe + 1, per_probe):
+            state, _ = chunk(state, jnp.int32(first))
+            theta = jax.block_until_ready(algo.theta(state))
+            t0 = time.perf_counter()
+            elapsed = t0 - start - probing
+            score = _gym_pendulum_return(lambda o, th=theta: np.asarray(apply(th, o)))
+            probing += time.perf_counter() - t0
+            if score >= TIME_TO_RETURN_TARGET:
+                reached = (elapsed, (first + per_probe) * algo.steps_per_update, score)
+                break
+        out.append(_race_row(seed, reached))
+    return out
+
+
+def _race_row(seed: int, reached) -> dict:
+    if reached is None:
+        return {"seed": seed, "seconds": None, "env_steps": None, "return": None}
+    seconds, steps, score = reached
+    return {"seed": seed, "seconds": seconds, "env_steps": int(steps), "return": score}
+
+
+def _sb3_time_to_return(seeds: int, budget: int) -> list[dict]:
+    """SB3 PPO with rl-zoo's Pendulum-v1 settings; the probe runs at the end of each rollout
+    (every 4 x 1024 env steps, before each collection), and a reached target stops training at
+    its next step."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(usable_cpus())
+
+    class Probe(BaseCallback):
+        def __init__(self, start):
+            super().__init__()
+            self.start, self.probing, self.reached = start, 0.0, None
+
+        def _on_step(self) -> bool:
+            return self.reached is None
+
+        def _on_rollout_start(self) -> None:  # after each update, before the next collection
+            if self.num_timesteps == 0 or self.reached is not None:
+                return
+            t0 = time.perf_counter()
+            elapsed = t0 - self.start - self.probing
+            score = _gym_pendulum_return(lambda o: self.model.predict(o, deterministic=True)[0])
+            self.probing += time.perf_counter() - t0
+            if score >= TIME_TO_RETURN_TARGET:
+                self.reached = (elapsed, self.num_timesteps, score)
+
+    kwargs = {k: v for k, v in SB3_PENDULUM_PPO.items() if k != "n_envs"}
+    out = []
+    for seed in range(seeds):
+        start = time.perf_counter()
+        env = make_vec_env("Pendulum-v1", n_envs=SB3_PENDULUM_PPO["n_envs"], seed=seed)
+        model = PPO("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **kwargs)
+        probe = Probe(start)
+        model.learn(total_timesteps=budget, callback=probe)
+        env.close()
+        out.append(_race_row(seed, probe.reached))
+    return out
+
+
+def time_to_return(seeds: int = 3, budget: int = 300_000) -> dict:
+    """Wall seconds to a mean deterministic return of −200 on Gymnasium Pendulum-v1: mollify PPO
+    against SB3 PPO with rl-zoo's settings. mollify runs the equal-settings row's configuration
+    (`MOLLIFY_PENDULUM_PPO`, the same for every seed): measured against variants with fewer, wider
+    gradient steps (64 envs x 64 steps, 8 or 4 minibatches: no seed of 3 reached −200 in 300 k
+    steps; 32 x 128: none) and shorter rollouts (4 x 512 or 4 x 256: 94–123 k steps to the target
+    against 57–111 k), it reached the target first."""
+    ours = _mollify_time_to_return(MOLLIFY_PENDULUM_PPO, seeds, budget)
+    row = {
+        "work": f"PPO until the mean deterministic return over 16 Gymnasium Pendulum-v1 episodes "
+        f"reaches {TIME_TO_RETURN_TARGET:g}, probed every {TIME_TO_RETURN_EVERY} env steps, "
+        f"{seeds} seeds, at most {budget:,} env steps",
+        "mollify_config": MOLLIFY_PENDULUM_PPO,
+        "mollify_runs": ours,
+        "mollify_seconds": _mean_seconds(ours),
+        "competitor": "stable-baselines3 PPO, rl-zoo hyperparameters (gSDE)",
+        "competitor_config": SB3_PENDULUM_PPO,
+        "note": "probe time off both clocks; mollify's first seed includes JIT compilation, later "
+        "seeds reuse the compiled program; seconds are means over seeds, null (and no ratio) if "
+        "a seed never reached the target within the budget",
+    }
+    try:
+        theirs = _sb3_time_to_return(seeds, budget)
+    except ImportError as exc:
+        return row | {"competitor": f"skipped: {exc} (install the 'bench' extra)",
+                      "competitor_seconds": None, "ratio": None}  # fmt: skip
+    row |= {"competitor_runs": theirs, "competitor_seconds": _mean_seconds(theirs)}
+    ok = row["mollify_seconds"] and row["competitor_seconds"]
+    row["ratio"] = row["competitor_seconds"] / row["mollify_seconds"] if ok else None
+    return row
+
+
+def _mean_seconds(runs: list[dict]) -> float | None:
+    """Mean over seeds of the seconds to the target; None if no seed reached it."""
+    seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
+    return float(np.mean(seconds)) if len(seconds) == len(runs) else None
+
+
+def hopper_training(steps: int, eval_episodes: int = 16) -> dict:
     """PPO on hopper_stand with the study's settings, end to end: compilation, collection on
     `mujoco.rollout`, the jitted update and the periodic evaluations all inside the wall time.
     One more evaluation, timed on its own, estimates the rate without evaluation."""
@@ -414,7 +556,9 @@ def hopper_training(steps: int) -> dict:
     from mollify.training.common import evaluate_native, make_networks
     from mollify.training.train import run
 
-    config = default_config("hopper_stand", "ppo", total_steps=steps, sigma=0.3)
+    config = default_config(
+        "hopper_stand", "ppo", total_steps=steps, sigma=0.3, eval_episodes=eval_episodes
+    )
     result = run(config)
     task = tasks.make("hopper_stand")
     nets = make_networks(task, config)
@@ -438,8 +582,12 @@ def hopper_training(steps: int) -> dict:
     }
 
 
-def run_bench(quick: bool = False) -> dict:
-    n = 1024 if quick else 4096
+def run_bench(quick: bool = False, smoke: bool = False) -> dict:
+    """Every comparison at the full sizes, `quick` ones (about ten minutes with the bench extra),
+    or `smoke` ones: the smallest work that still produces every field (for the test suite; its
+    numbers mean nothing, and `reproduce --quick` is not run)."""
+    quick = quick or smoke
+    n = 64 if smoke else 1024 if quick else 4096
     return {
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -450,12 +598,18 @@ def run_bench(quick: bool = False) -> dict:
             "python": platform.python_version(),
         },
         "quick": quick,
+        "smoke": smoke,
         "landscape_evaluation": landscape_evaluation(n),
-        "hopper": hopper_rollouts(256 if quick else 1024, 100 if quick else 200),
+        "hopper": hopper_rollouts(*((32, 20) if smoke else (256, 100) if quick else (1024, 200))),
         "locomotion": locomotion_evaluation(
-            64 if quick else 256, extra_tasks=not quick, repeats=2 if quick else 3
+            *((8, False, 1, 50) if smoke else (64, False, 2) if quick else (256, True, 3))
         ),
-        "hopper_training": hopper_training(65_536 if quick else 2_000_000),
-        "training": ppo_training(100_000 if quick else 1_000_000, 3),
-        "memory_and_end_to_end": memory_and_end_to_end(quick),
+        "hopper_training": hopper_training(
+            *((16_384, 2) if smoke else (65_536,) if quick else (2_000_000,))
+        ),
+        "training": ppo_training(
+            *((8_192, 1, False) if smoke else (100_000, 3) if quick else (1_000_000, 3))
+        ),
+        "time_to_return": time_to_return(*((1, 8_192) if smoke else (3, 300_000))),
+        "memory_and_end_to_end": memory_and_end_to_end(quick, smoke),
     }
