@@ -130,6 +130,7 @@ def test_statistics_find_the_peak_and_the_inverted_u():
     assert lo < mean == 2.5 < hi
 
 
+@pytest.mark.slow  # the default suite's Ray run: test_crash_safety's killed-worker sweep
 def test_ray_engine_gives_the_same_summary(tiny_sweep, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"
