@@ -4,6 +4,7 @@ Never a timing assertion: speed is a ratio measured by `mollify bench`, not a un
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from mollify.cli import app
@@ -67,6 +68,7 @@ FIELDS = {
 }
 
 
+@pytest.mark.long
 def test_bench_emits_every_field(tmp_path):
     """At the smoke sizes (every comparison, tiny work): the fields `--quick` and the full bench
     emit are the same, only the sizes differ."""

@@ -104,6 +104,7 @@ def _pids_titled(title: str) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray workers through /proc")
+@pytest.mark.long
 def test_ray_worker_killed_mid_sweep_is_retried_and_gives_the_same_summary(reference, tmp_path):
     pytest.importorskip("ray")
     killed: list[int] = []

@@ -24,6 +24,7 @@ from mollify.training.vec_envs import GymVecEnv
 runner = CliRunner()
 
 
+@pytest.mark.long
 def test_ppo_learns_gymnasium_pendulum(tmp_path):
     """The issue's acceptance run: 200 k steps of PPO at the defaults end above −400."""
     out = tmp_path / "pendulum"
@@ -92,18 +93,17 @@ def test_vec_env_bootstraps_from_the_reached_observation_and_restarts():
 def _small(task: str, **overrides):
     base = {"total_steps": 3 * 16 * 64, "n_envs": 16, "n_steps": 64, "n_minibatches": 4}
     base |= {"eval_every": 1, "eval_episodes": 4, "update_epochs": 2}
+    base |= {"task_params": {"horizon": 100}}  # auto-resets inside the run, short evaluations
     return default_config(task, "ppo", **(base | overrides))
 
 
 @pytest.mark.parametrize("task", ["gym:InvertedPendulum-v5", "walker2d"])
 def test_mujoco_task_resumes_bit_for_bit_and_reruns_repeat(task, tmp_path):
-    """A killed run (it dies after its 2nd checkpoint) resumed equals an uninterrupted run, and
-    two uninterrupted runs agree: Gymnasium's MuJoCo sub-envs (simulator state and generators)
-    and the native locomotion envs are restored from the checkpoint, observation statistics
-    included."""
+    """A killed run (it dies after its 2nd checkpoint) resumed equals an uninterrupted run (so
+    reruns repeat too): Gymnasium's MuJoCo sub-envs (simulator state and generators) and the
+    native locomotion envs are restored from the checkpoint, observation statistics included."""
     config = _small(task)
     full = training.run(config, tmp_path / "full")
-    again = training.run(config, tmp_path / "again")
 
     class Died(Exception):
         pass
@@ -116,9 +116,8 @@ def test_mujoco_task_resumes_bit_for_bit_and_reruns_repeat(task, tmp_path):
         training.run(config, tmp_path / "killed", progress=die_after_two)
     resumed = training.run(config, tmp_path / "killed", resume=True)
     assert resumed.resumed_from == 2
-    for other in (again, resumed):
-        assert other.metrics == full.metrics
-        np.testing.assert_array_equal(other.theta, full.theta)
+    assert resumed.metrics == full.metrics
+    np.testing.assert_array_equal(resumed.theta, full.theta)
     assert (tmp_path / "full" / "metrics.csv").read_bytes() == (
         tmp_path / "killed" / "metrics.csv"
     ).read_bytes()
@@ -150,7 +149,7 @@ def test_sweep_runs_on_a_gym_task(tmp_path):
     res = runner.invoke(
         app,
         ["sweep", "--tasks", "gym:Pendulum-v1", "--sigmas", "0.3,1", "--seeds", "2",
-         "--steps", "4096", "--out", str(out)],
+         "--steps", "2048", "--out", str(out)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     stats = json.loads((out / "stats.json").read_text())

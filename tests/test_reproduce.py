@@ -3,11 +3,13 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from mollify.cli import app
 
 
+@pytest.mark.long
 def test_quick_study_produces_every_part_of_the_report(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
