@@ -13,7 +13,8 @@ import mollify  # noqa: F401  (registers the mollify/ ids)
 from mollify import tasks
 from mollify.core.evaluation import _native_actor, evaluate, noise_table, reset_seeds
 from mollify.core.policies import make_policy
-from mollify.tasks.locomotion import LocomotionVecEnv, run_closed_loop
+from mollify.tasks.locomotion import run_closed_loop
+from mollify.training.vec_envs import LocomotionVecEnv
 
 ENVS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "half_cheetah": "HalfCheetah-v5"}
 STEP_TOL = 1e-9  # one control step from the same state (measured ≤ 3e-13)

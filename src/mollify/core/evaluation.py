@@ -284,19 +284,10 @@ def q_values(task: Task, policy: Policy, theta, actions, *, seed: int = 0) -> np
         return np.asarray(apply(layers, jnp.asarray(obs[None], jnp.float32)))[0]
 
     seeds = reset_seeds(seed, 1)
-    if isinstance(task, HopperTask):
+    if isinstance(task, HopperTask | LocomotionTask):
+        loop = hopper_stand if isinstance(task, HopperTask) else locomotion
         states, obs = task.physics.reset(seeds)
-        dret, _, _ = hopper_stand.run_closed_loop(
-            task.physics,
-            act,
-            np.repeat(states, n, 0),
-            np.repeat(obs, n, 0),
-            task.horizon,
-            task.gamma,
-        )
-    elif isinstance(task, LocomotionTask):
-        states, obs = task.physics.reset(seeds)
-        dret, _, _ = locomotion.run_closed_loop(
+        dret, _, _ = loop.run_closed_loop(
             task.physics,
             act,
             np.repeat(states, n, 0),

@@ -75,7 +75,32 @@ def tolerance(x, bounds=(0.0, 0.0), margin=0.0, value_at_margin=0.1, sigmoid="ga
     return np.where(in_bounds, 1.0, value)
 
 
-class HopperPhysics:
+class RolloutPool:
+    """A persistent `mujoco.rollout` thread pool of `self.threads` threads, started on first use
+    and released with its owner (the batched physics classes of the MuJoCo tasks)."""
+
+    threads: int
+    _pool: mj_rollout.Rollout | None = None
+
+    @property
+    def pool(self) -> mj_rollout.Rollout:
+        if self._pool is None:
+            self._pool = mj_rollout.Rollout(nthread=self.threads)
+        return self._pool
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __del__(self):  # the thread pool is native; release it with the task
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class HopperPhysics(RolloutPool):
     """Batched hopper physics: states are rows of MuJoCo's full-physics state vector."""
 
     def __init__(self, params: HopperStandParams):
@@ -105,23 +130,6 @@ class HopperPhysics:
         self._models: list[mujoco.MjModel] = []
         self.obs_dim = (nq - 1) + nv + 2
         self.action_dim = self.model.nu
-
-    @property
-    def pool(self) -> mj_rollout.Rollout:
-        if self._pool is None:
-            self._pool = mj_rollout.Rollout(nthread=self.threads)
-        return self._pool
-
-    def close(self):
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-
-    def __del__(self):  # the thread pool is native; release it with the task
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # --- reset -------------------------------------------------------------------------------
     def initial_qpos(self, seed: int) -> np.ndarray:

@@ -25,9 +25,9 @@ from typing import Any
 
 import mujoco
 import numpy as np
-from mujoco import rollout as mj_rollout
 
 from mollify.tasks.base import Task
+from mollify.tasks.hopper_stand import RolloutPool
 from mollify.util.host import usable_cpus
 
 
@@ -119,7 +119,7 @@ def gym_rng(seed: int | None) -> np.random.Generator:
     return seeding.np_random(None if seed is None else int(seed))[0]
 
 
-class LocomotionPhysics:
+class LocomotionPhysics(RolloutPool):
     """Batched physics of one env: states are rows of MuJoCo's full-physics state vector
     (time, qpos, qvel); one `step` is one Gymnasium `env.step` for every row."""
 
@@ -147,23 +147,6 @@ class LocomotionPhysics:
         self.datas = [mujoco.MjData(self.model) for _ in range(self.threads)]
         self._pool = None
         self._models: list[mujoco.MjModel] = []
-
-    @property
-    def pool(self) -> mj_rollout.Rollout:
-        if self._pool is None:
-            self._pool = mj_rollout.Rollout(nthread=self.threads)
-        return self._pool
-
-    def close(self):
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-
-    def __del__(self):  # the thread pool is native; release it with the task
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # --- reset -------------------------------------------------------------------------------
     def draw_initial(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -318,62 +301,3 @@ def run_closed_loop(
         if not alive.any():
             break
     return dret, ret, steps
-
-
-class LocomotionVecEnv:
-    """n envs of one locomotion task for training, auto-reset when an episode ends (terminated,
-    diverged or at the horizon) from seeds drawn from its own generator; numpy in, numpy out.
-    The same interface as `training.common.HopperVecEnv`."""
-
-    def __init__(self, task, n_envs: int, seed: int):
-        self.task, self.physics, self.n = task, task.physics, n_envs
-        self.rng = np.random.default_rng(seed)
-        self.states, self.obs = self.physics.reset(self._seeds(n_envs))
-        self.t = np.zeros(n_envs, dtype=np.int64)
-
-    def _seeds(self, k: int) -> np.ndarray:
-        return self.rng.integers(0, 2**31 - 1, k)
-
-    def snapshot(self) -> dict:
-        """Everything the next step depends on (for checkpoints): arrays plus the RNG's state."""
-        return {
-            "states": self.states.copy(),
-            "obs": self.obs.copy(),
-            "t": self.t.copy(),
-            "rng": self.rng.bit_generator.state,
-        }
-
-    @classmethod
-    def from_snapshot(cls, task, snap: dict) -> LocomotionVecEnv:
-        """The env `snapshot()` was taken of, continuing exactly where it stood."""
-        env = cls.__new__(cls)
-        env.task, env.physics, env.n = task, task.physics, len(snap["t"])
-        env.rng = np.random.default_rng()
-        env.rng.bit_generator.state = snap["rng"]
-        env.states = np.array(snap["states"], dtype=np.float64)
-        env.obs = np.array(snap["obs"], dtype=np.float64)
-        env.t = np.array(snap["t"], dtype=np.int64)
-        return env
-
-    def step(self, actions: np.ndarray):
-        """(reward, done = terminated or diverged, truncated = time limit, reached observation
-        before any reset). A NaN action never reaches MuJoCo: that env's episode ends."""
-        actions = np.asarray(actions, np.float64)
-        sane = ~np.any(np.isnan(actions), axis=1)
-        p = self.physics
-        controls = np.where(sane[:, None], np.clip(actions, p.action_low, p.action_high), 0.0)
-        new, new_obs, reward, terminated, ok = p.step(self.states, controls)
-        ok &= sane
-        reward = np.where(ok, reward, 0.0)
-        done = ~ok | terminated
-        reached = np.where(ok[:, None], new_obs, self.obs)
-        self.t += 1
-        truncated = (self.t >= self.task.horizon) & ~done
-        end = done | truncated
-        self.states = np.where(ok[:, None], new, self.states)
-        self.obs = reached.copy()
-        if end.any():
-            idx = np.nonzero(end)[0]
-            s, o = p.reset(self._seeds(idx.size))
-            self.states[idx], self.obs[idx], self.t[idx] = s, o, 0
-        return reward, done, truncated, reached

@@ -18,17 +18,21 @@ import pickle
 
 import numpy as np
 
-from mollify.tasks import GymnasiumTask, HopperTask, Task
+from mollify.tasks import GymnasiumTask, HopperTask, LocomotionTask, Task
 
 
-class HopperVecEnv:
-    """n hopper-stand envs on `mujoco.rollout`, auto-reset at the horizon; numpy in, numpy out."""
+class _PhysicsVecEnv:
+    """What the MuJoCo tasks' envs share: rows of full-physics states with their observations and
+    step counts, resets from seeds drawn from the env's own generator, and snapshots of all that."""
 
-    def __init__(self, task: HopperTask, n_envs: int, seed: int):
+    def __init__(self, task, n_envs: int, seed: int):
         self.task, self.physics, self.n = task, task.physics, n_envs
         self.rng = np.random.default_rng(seed)
-        self.states, self.obs = self.physics.reset(self.rng.integers(0, 2**31 - 1, n_envs))
+        self.states, self.obs = self.physics.reset(self._seeds(n_envs))
         self.t = np.zeros(n_envs, dtype=np.int64)
+
+    def _seeds(self, k: int) -> np.ndarray:
+        return self.rng.integers(0, 2**31 - 1, k)
 
     def snapshot(self) -> dict:
         return {
@@ -39,15 +43,19 @@ class HopperVecEnv:
         }
 
     @classmethod
-    def from_snapshot(cls, task: HopperTask, snap: dict) -> HopperVecEnv:
+    def from_snapshot(cls, task, snap: dict):
         env = cls.__new__(cls)
         env.task, env.physics, env.n = task, task.physics, len(snap["t"])
         env.rng = np.random.default_rng()
         env.rng.bit_generator.state = snap["rng"]
-        env.states = np.array(snap["states"])
-        env.obs = np.array(snap["obs"])
-        env.t = np.array(snap["t"])
+        env.states = np.array(snap["states"], dtype=np.float64)
+        env.obs = np.array(snap["obs"], dtype=np.float64)
+        env.t = np.array(snap["t"], dtype=np.int64)
         return env
+
+
+class HopperVecEnv(_PhysicsVecEnv):
+    """n hopper-stand envs on `mujoco.rollout`, auto-reset at the horizon; numpy in, numpy out."""
 
     def step(self, actions: np.ndarray):
         sane = np.all(~np.isnan(actions), axis=1)
@@ -74,7 +82,35 @@ class HopperVecEnv:
         self.obs = reached.copy()
         if end.any():
             idx = np.nonzero(end)[0]
-            s, o = self.physics.reset(self.rng.integers(0, 2**31 - 1, idx.size))
+            s, o = self.physics.reset(self._seeds(idx.size))
+            self.states[idx], self.obs[idx], self.t[idx] = s, o, 0
+        return reward, done, truncated, reached
+
+
+class LocomotionVecEnv(_PhysicsVecEnv):
+    """n envs of one locomotion task, auto-reset when an episode ends (terminated, diverged or at
+    the horizon)."""
+
+    def step(self, actions: np.ndarray):
+        """(reward, done = terminated or diverged, truncated = time limit, reached observation
+        before any reset). A NaN action never reaches MuJoCo: that env's episode ends."""
+        actions = np.asarray(actions, np.float64)
+        sane = ~np.any(np.isnan(actions), axis=1)
+        p = self.physics
+        controls = np.where(sane[:, None], np.clip(actions, p.action_low, p.action_high), 0.0)
+        new, new_obs, reward, terminated, ok = p.step(self.states, controls)
+        ok &= sane
+        reward = np.where(ok, reward, 0.0)
+        done = ~ok | terminated
+        reached = np.where(ok[:, None], new_obs, self.obs)
+        self.t += 1
+        truncated = (self.t >= self.task.horizon) & ~done
+        end = done | truncated
+        self.states = np.where(ok[:, None], new, self.states)
+        self.obs = reached.copy()
+        if end.any():
+            idx = np.nonzero(end)[0]
+            s, o = p.reset(self._seeds(idx.size))
             self.states[idx], self.obs[idx], self.t[idx] = s, o, 0
         return reward, done, truncated, reached
 
@@ -180,8 +216,6 @@ def make_vec_env(task: Task, n_envs: int, seed: int):
         return HopperVecEnv(task, n_envs, seed)
     if isinstance(task, GymnasiumTask):
         return GymVecEnv(task, n_envs, seed)
-    from mollify.tasks.locomotion import LocomotionTask, LocomotionVecEnv
-
     if isinstance(task, LocomotionTask):
         return LocomotionVecEnv(task, n_envs, seed)
     raise TypeError(f"no vectorised env for task type {type(task).__name__}")
@@ -192,8 +226,6 @@ def vec_env_from_snapshot(task: Task, snap: dict):
         return HopperVecEnv.from_snapshot(task, snap)
     if isinstance(task, GymnasiumTask):
         return GymVecEnv.from_snapshot(task, snap)
-    from mollify.tasks.locomotion import LocomotionVecEnv
-
     return LocomotionVecEnv.from_snapshot(task, snap)
 
 
