@@ -104,23 +104,29 @@ def reset_seeds(seed: int, episodes: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Pure-JAX tasks
 # ---------------------------------------------------------------------------------------------
-def make_episode_fn(task: JaxTask, policy: Policy, kernel: str) -> Callable:
+def make_episode_fn(task: JaxTask, policy: Policy, kernel: str, slice_basis=None) -> Callable:
     """(θ, episode_key, σ_abs[, first_action]) -> (discounted, undiscounted, steps), one episode.
 
     With `first_action` the episode takes that action at t = 0 and follows the policy after: the
-    return is then Q(s0, a) (the heat-equation instrument tabulates it over actions).
+    return is then Q(s0, a) (the heat-equation instrument tabulates it over actions). With
+    `slice_basis` (`Policy.slice_basis`) the first argument is a point's coefficients
+    (1, c_1, …, c_k) on that slice instead of θ.
     """
     horizon, gamma, action_dim = task.horizon, task.gamma, task.action_dim
+    if slice_basis is None:
+        prepare, mean = policy.layers, policy.apply_layers
+    else:
+        prepare, mean = (lambda coef: coef), functools.partial(policy.apply_slice, slice_basis)
 
     def episode(theta, key, sigma_abs, first_action=None):
         reset_key, noise_key, step_key = _split_episode_key(key)
         obs, state = task.reset(reset_key)
-        layers = policy.layers(theta)
+        layers = prepare(theta)
 
         def body(carry, t):
             obs, state, alive, ret, dret = carry
             eps = noise_lib.sample(jax.random.fold_in(noise_key, t), kernel, (action_dim,))
-            action = policy.apply_layers(layers, obs) + sigma_abs * eps
+            action = mean(layers, obs) + sigma_abs * eps
             if first_action is not None:
                 action = jnp.where(t == 0, first_action, action)
             new_obs, new_state, reward, done, _ = task.step(
@@ -176,24 +182,37 @@ def _jax_block_fn(task: JaxTask, policy: Policy, kernel: str, chunk: int, n_chun
     return jax.jit(sharded)
 
 
-def _evaluate_jax(task, policy, thetas, sigma_abs, kernel, episodes, seed):
-    n, n_dev = thetas.shape[0], jax.device_count()
-    chunk = max(1, _TARGET_BATCH // _pow2_ceil(episodes))
+def _block_shape(n: int, episodes: int, rows_per_step: int) -> tuple[int, int]:
+    """(chunk, n_chunks): `chunk` points' episodes advance together in one vmapped step (about
+    `rows_per_step` rollouts), `n_chunks` chunks per device per compiled call."""
+    n_dev = jax.device_count()
+    chunk = max(1, rows_per_step // _pow2_ceil(episodes))
     chunk = min(chunk, _pow2_ceil(math.ceil(n / n_dev)))
     n_chunks = min(_MAX_CHUNKS_PER_BLOCK, _pow2_ceil(math.ceil(n / (n_dev * chunk))))
-    block = n_dev * n_chunks * chunk
-    fn = _jax_block_fn(task, policy, kernel, chunk, n_chunks)
-    keys = episode_keys(seed, episodes)
-    sigma = jnp.asarray(sigma_abs, jnp.float32)
+    return chunk, n_chunks
+
+
+def _run_blocks(fn, rows: np.ndarray, block: int, *shared) -> tuple[np.ndarray, ...]:
+    """fn over `rows` in padded blocks of `block` (one compiled shape), results concatenated."""
     outs = []
-    for start in range(0, n, block):
-        part = thetas[start : start + block]
+    for start in range(0, rows.shape[0], block):
+        part = rows[start : start + block]
         pad = block - part.shape[0]
         if pad:
             part = np.concatenate([part, np.repeat(part[:1], pad, axis=0)])
-        res = fn(jnp.asarray(part), keys, sigma)
+        res = fn(jnp.asarray(part), *shared)
         outs.append([np.asarray(x)[: block - pad] for x in res])
-    dret, ret, steps = (np.concatenate([o[i] for o in outs]) for i in range(3))
+    return tuple(np.concatenate([o[i] for o in outs]) for i in range(3))
+
+
+def _evaluate_jax(task, policy, thetas, sigma_abs, kernel, episodes, seed):
+    n = thetas.shape[0]
+    chunk, n_chunks = _block_shape(n, episodes, _TARGET_BATCH)
+    fn = _jax_block_fn(task, policy, kernel, chunk, n_chunks)
+    keys = episode_keys(seed, episodes)
+    sigma = jnp.asarray(sigma_abs, jnp.float32)
+    block = jax.device_count() * n_chunks * chunk
+    dret, ret, steps = _run_blocks(fn, thetas, block, keys, sigma)
     return dret, ret, steps, n * episodes * task.horizon
 
 
@@ -344,11 +363,11 @@ def evaluate(
     the episodes then differ only by their noise draws), "random" from the task's reset
     distribution. Every row sees the same starts and noise draws. Same seed, same numbers.
     """
-    if check_start(start) == "fixed":
-        task = fixed_start(task)
-    noise_lib.check_kernel(kernel)
-    sigma_rel = noise_lib.check_sigma(sigma, task.action_dim)
-    sigma_abs = sigma_rel * task.action_half_range
+    if _identical_episodes(start, sigma, episodes):
+        one = evaluate(task, policy, thetas, sigma=sigma, kernel=kernel, episodes=1, seed=seed,
+                       start=start)  # fmt: skip
+        return _tiled(one, episodes)
+    task, sigma_abs = _checked(task, sigma, kernel, episodes, start)
     thetas = np.asarray(thetas, dtype=np.float32)
     if thetas.ndim == 1:
         thetas = thetas[None]
@@ -356,20 +375,46 @@ def evaluate(
         raise ValueError(f"thetas: expected shape (N, {policy.n_params}), got {thetas.shape}")
     if thetas.shape[0] == 0:
         raise ValueError("thetas: need at least one parameter vector")
-    if not isinstance(episodes, int | np.integer) or episodes < 1:
-        raise ValueError(f"episodes: must be a positive integer, got {episodes!r}")
     check_memory(task, thetas.shape[0], int(episodes))
     began = time.perf_counter()
     if isinstance(task, JaxTask):
-        dret, ret, steps, simulated = _evaluate_jax(
-            task, policy, thetas, sigma_abs, kernel, episodes, seed
-        )
+        out = _evaluate_jax(task, policy, thetas, sigma_abs, kernel, episodes, seed)
     elif isinstance(task, HopperTask | LocomotionTask | GymnasiumTask):
-        dret, ret, steps, simulated = _evaluate_native(
-            task, policy, thetas, sigma_abs, kernel, episodes, seed, start
-        )
+        out = _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed, start)
     else:
         raise TypeError(f"unsupported task type {type(task).__name__}")
+    return _result(*out, began)
+
+
+def _identical_episodes(start, sigma, episodes) -> bool:
+    """From one fixed start without action noise every episode is the same (the dynamics are
+    deterministic, a native env is reset with the same seed): one is run and repeated."""
+    if start != "fixed" or not isinstance(episodes, int | np.integer) or episodes < 2:
+        return False
+    return not np.any(np.asarray(sigma, np.float64))
+
+
+def _tiled(one: EvalResult, episodes: int) -> EvalResult:
+    """`one` (a single episode per policy) as `episodes` identical columns; `env_steps` stays
+    what was simulated."""
+    rep = lambda x: np.repeat(x, episodes, axis=1)  # noqa: E731
+    return EvalResult(
+        rep(one.discounted), rep(one.undiscounted), rep(one.lengths), one.env_steps, one.seconds
+    )
+
+
+def _checked(task, sigma, kernel, episodes, start):
+    """(the task to run, σ in action units) after checking the shared arguments."""
+    if check_start(start) == "fixed":
+        task = fixed_start(task)
+    noise_lib.check_kernel(kernel)
+    sigma_rel = noise_lib.check_sigma(sigma, task.action_dim)
+    if not isinstance(episodes, int | np.integer) or episodes < 1:
+        raise ValueError(f"episodes: must be a positive integer, got {episodes!r}")
+    return task, sigma_rel * task.action_half_range
+
+
+def _result(dret, ret, steps, simulated, began) -> EvalResult:
     return EvalResult(
         discounted=np.asarray(dret, np.float64),
         undiscounted=np.asarray(ret, np.float64),

@@ -85,7 +85,30 @@ class Policy:
         for w, b in layers[:-1]:
             x = jnp.tanh(x @ w + b)
         w, b = layers[-1]
-        z = x @ w + b
+        return self._to_action_box(x @ w + b)
+
+    def slice_basis(self, theta0, directions) -> list[tuple[jax.Array, jax.Array]]:
+        """The layers of θ0 and of each direction, stacked: [(W (k+1, in, out), b (k+1, out))].
+
+        On the slice θ0 + Σ c_j d_j every layer's weights are W0 + Σ c_j D_j, so `apply_slice`
+        multiplies activations by the k + 1 shared matrices instead of by each point's own."""
+        stacked = jnp.concatenate([jnp.asarray(theta0)[None], jnp.asarray(directions)])
+        return jax.vmap(self.layers)(stacked.astype(jnp.float32))
+
+    def apply_slice(self, basis, coef: jax.Array, obs: jax.Array) -> jax.Array:
+        """μ at the slice point with coefficients `coef` = (1, c_1, …, c_k), for one obs (in,).
+
+        Equal to `apply(θ0 + Σ c_j d_j, obs)` up to float32 rounding. Under `vmap` over points
+        and episodes the products with the unbatched basis become one matrix–matrix product per
+        layer for every rollout at once (a GEMM with (k + 1)·out columns), instead of one
+        matrix–vector product per rollout with that rollout's own weights."""
+        x = obs
+        for i, (w, b) in enumerate(basis):
+            z = coef @ (jnp.einsum("i,kio->ko", x, w) + b)
+            x = jnp.tanh(z) if i < len(basis) - 1 else z
+        return self._to_action_box(x)
+
+    def _to_action_box(self, z: jax.Array) -> jax.Array:
         low = jnp.asarray(self.action_low, z.dtype)
         high = jnp.asarray(self.action_high, z.dtype)
         center, half = (high + low) / 2, (high - low) / 2

@@ -30,8 +30,8 @@ import numpy as np
 import xarray as xr
 
 from mollify.core import noise as noise_lib
-from mollify.core.evaluation import evaluate
 from mollify.core.policies import Policy
+from mollify.core.slices import evaluate_slice
 from mollify.tasks import Task
 
 MODES = ("action", "param")
@@ -277,11 +277,12 @@ def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
     a sample is an episode (action mode, or σ = 0) or a draw of ε (param mode)."""
     if config.mode == "action" or sigma == 0.0:
         episodes = config.samples if config.mode == "action" else config.episodes
-        thetas = theta0 + coords @ directions
-        res = evaluate(
+        res = evaluate_slice(
             task,
             policy,
-            thetas,
+            theta0,
+            directions,
+            coords,
             sigma=sigma if config.mode == "action" else 0.0,
             kernel=config.kernel,
             episodes=episodes,
@@ -291,11 +292,12 @@ def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
         return res.discounted, res.undiscounted.mean(axis=1)
     shifted = coords[:, None, :] + sigma * eps[None, :, :]  # (m, samples, dims)
     m, k = shifted.shape[:2]
-    thetas = theta0 + shifted.reshape(m * k, -1) @ directions
-    res = evaluate(
+    res = evaluate_slice(
         task,
         policy,
-        thetas,
+        theta0,
+        directions,
+        shifted.reshape(m * k, -1),
         sigma=0.0,
         kernel=config.kernel,
         episodes=config.episodes,
