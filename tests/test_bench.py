@@ -19,6 +19,18 @@ FIELDS = {
         "mollify_double_pendulum_env_steps_per_s",
         "mollify_planar_quadrotor_env_steps_per_s",
     },
+    "landscape_workload": {
+        "work",
+        "seconds",
+        "mollify_env_steps_per_s",
+        "mollify_simulated_env_steps_per_s",
+        "effective_gflops",
+        "dense_matmul_peak_gflops",
+        "fraction_of_peak",
+        "competitor",
+        "competitor_env_steps_per_s",
+        "ratio",
+    },
     "hopper": {
         "work",
         "mollify_closed_loop_env_steps_per_s",
@@ -86,6 +98,13 @@ def test_bench_emits_every_field(tmp_path):
             runs = out[section]["mollify_runs"]
             assert len(runs) == 1 and runs[0]["seconds"] is None and out[section]["ratio"] is None
             continue
+        if section == "landscape_workload":
+            w = out[section]
+            assert 0 < w["fraction_of_peak"] < 1 and w["dense_matmul_peak_gflops"] > 1
+            # 23² points x (1 + 3 x 32) episodes x 200 steps simulated; x 128 requested
+            assert w["mollify_simulated_env_steps_per_s"] * w["seconds"] == pytest.approx(
+                23**2 * 97 * 200
+            )
         rate = out[section].get("mollify_env_steps_per_s") or out[section].get(
             "mollify_closed_loop_env_steps_per_s"
         )

@@ -7,11 +7,13 @@ competitor side is reported as skipped, with the reason.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mollify import tasks
@@ -82,6 +84,78 @@ def landscape_evaluation(n_policies: int) -> dict:
         t = tasks.make(name)
         p, th = _policies(t, n_policies)
         out[f"mollify_{name}_env_steps_per_s"] = _mollify_rate(t, p, th)
+    return out
+
+
+def dense_matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of float32 `jnp.dot` of two size² matrices on every JAX CPU device at once (one
+    product per device, best of `repeats`): the machine's dense-matmul peak, measured here."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    n_dev = jax.device_count()
+    mesh = Mesh(np.asarray(jax.devices()), ("d",))
+    shard = NamedSharding(mesh, PartitionSpec("d"))
+    a = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), (n_dev, size, size)), shard)
+    b = jax.device_put(jax.random.normal(jax.random.PRNGKey(1), (n_dev, size, size)), shard)
+    dot = jax.jit(jax.vmap(jnp.dot), out_shardings=shard)
+    dot(a, b).block_until_ready()
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dot(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n_dev * size**3 / best / 1e9
+
+
+def landscape_workload(grid: int, competitor_rollouts: int = 1024) -> dict:
+    """The README figure's landscape (pendulum, 2-D slice, 32 noise samples per point, σ 0, 0.1,
+    0.3, 1, fixed start) timed end to end by `compute_landscape` (compiled beforehand), against
+    Gymnasium + torch on the same work: its rate measured on `competitor_rollouts` rollouts, its
+    time for every rollout of the landscape extrapolated from it.
+
+    Effective GFLOP/s counts the generic path's multiply-adds (2·in·out per layer per env step)
+    of the env steps actually simulated (the σ = 0 row runs one episode per point: from a fixed
+    start without noise all 32 are the same), next to `dense_matmul_peak` of this run."""
+    from mollify.instruments.landscape import LandscapeConfig, compute_landscape
+
+    task = tasks.make("pendulum")
+    policy, thetas = _policies(task, 1)
+    config = LandscapeConfig(grid=grid, samples=32, sigmas=(0.0, 0.1, 0.3, 1.0))
+    # A 23 × 23 grid fills one block: the same compiled shapes as any larger grid.
+    compute_landscape(task, policy, thetas[0], LandscapeConfig(**{**config.__dict__, "grid": 23}))
+    start = time.perf_counter()
+    compute_landscape(task, policy, thetas[0], config)
+    seconds = time.perf_counter() - start
+    points, horizon = grid**2, task.horizon
+    requested = points * config.samples * len(config.sigmas) * horizon
+    simulated = points * (1 + config.samples * (len(config.sigmas) - 1)) * horizon
+    flops_per_step = sum(2 * n_in * n_out for (n_in, n_out), _ in policy.layer_shapes)
+    effective = simulated * flops_per_step / seconds / 1e9
+    peak = dense_matmul_peak()
+    out = {
+        "work": f"{grid} x {grid} pendulum landscape, 32 samples per point, 4 sigmas (0, 0.1, "
+        f"0.3, 1), fixed start: {requested:,} env steps requested, {simulated:,} simulated",
+        "seconds": seconds,
+        "mollify_env_steps_per_s": requested / seconds,
+        "mollify_simulated_env_steps_per_s": simulated / seconds,
+        "effective_gflops": effective,
+        "dense_matmul_peak_gflops": peak,
+        "fraction_of_peak": effective / peak,
+        "flops_per_env_step": flops_per_step,
+    }
+    try:
+        rollouts = _policies(task, competitor_rollouts)[1]
+        rate = _torch_gymnasium_rate(policy, rollouts, horizon)
+        out["competitor"] = (
+            "Gymnasium Pendulum-v1 sync vector env + torch MLP (bmm), every requested rollout; "
+            f"rate measured on {competitor_rollouts} rollouts, time extrapolated"
+        )
+        out["competitor_env_steps_per_s"] = rate
+        out["competitor_seconds"] = requested / rate
+        out["ratio"] = out["competitor_seconds"] / seconds
+    except ImportError as exc:
+        out["competitor"] = f"skipped: {exc} (install the 'bench' extra)"
+        out["competitor_env_steps_per_s"] = out["competitor_seconds"] = out["ratio"] = None
     return out
 
 
@@ -306,6 +380,7 @@ def run_bench(quick: bool = False, smoke: bool = False) -> dict:
         "quick": quick,
         "smoke": smoke,
         "landscape_evaluation": landscape_evaluation(n),
+        "landscape_workload": landscape_workload(23 if smoke else 51 if quick else 101),
         "hopper": hopper_rollouts(*((32, 20) if smoke else (256, 100) if quick else (1024, 200))),
         "locomotion": locomotion_evaluation(
             *((8, False, 1, 50) if smoke else (64, False, 2) if quick else (256, True, 3))
