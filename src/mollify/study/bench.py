@@ -380,7 +380,7 @@ def run_bench(quick: bool = False, smoke: bool = False) -> dict:
         "quick": quick,
         "smoke": smoke,
         "landscape_evaluation": landscape_evaluation(n),
-        "landscape_workload": landscape_workload(23 if smoke else 51 if quick else 101),
+        "landscape_workload": landscape_workload(*((23, 64) if smoke else (51 if quick else 101,))),
         "hopper": hopper_rollouts(*((32, 20) if smoke else (256, 100) if quick else (1024, 200))),
         "locomotion": locomotion_evaluation(
             *((8, False, 1, 50) if smoke else (64, False, 2) if quick else (256, True, 3))
