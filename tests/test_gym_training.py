@@ -24,7 +24,7 @@ from mollify.training.vec_envs import GymVecEnv
 runner = CliRunner()
 
 
-@pytest.mark.long
+@pytest.mark.slow  # 45 s; the gym path runs end to end in the default suite below
 def test_ppo_learns_gymnasium_pendulum(tmp_path):
     """The issue's acceptance run: 200 k steps of PPO at the defaults end above −400."""
     out = tmp_path / "pendulum"
@@ -141,7 +141,15 @@ def test_classic_control_gym_env_trains_from_the_cli(tmp_path):
     final = json.loads((out / "summary.json").read_text())["final"]
     # 999 steps of small actions: a return in (−100, 0], and no NaN anywhere.
     assert -100 < final["eval_deterministic"] <= 0
-    load_policy(out / "policy.npz", tasks.make("gym:MountainCarContinuous-v0"))
+    # The saved policy (observation normalisation folded in) is the one evaluated in training.
+    config = json.loads((out / "config.json").read_text())
+    assert config["norm_obs"] is True
+    task = tasks.make("gym:MountainCarContinuous-v0")
+    policy, theta = load_policy(out / "policy.npz", task)
+    again = evaluate(
+        task, policy, theta, episodes=config["eval_episodes"], seed=config["eval_seed"]
+    )
+    assert again.undiscounted.mean() == pytest.approx(final["eval_deterministic"], abs=1e-5)
 
 
 def test_sweep_runs_on_a_gym_task(tmp_path):

@@ -183,6 +183,9 @@ def reproduce(
             "left alone).",
         ),
     ] = False,
+    smoke: Annotated[
+        bool, typer.Option(hidden=True, help="Tiny sizes for the test suite: steps, no meaning.")
+    ] = False,
 ) -> None:
     """The whole study: landscapes, theory checks, σ sweeps, kernels, then the report."""
     from mollify.study.reproduce import run_study
@@ -190,7 +193,11 @@ def reproduce(
     try:
         prepare_out(out, resume, force)
         html_path = run_study(
-            out, quick, lambda msg: console.print(f"[bold cyan]{msg}[/]"), resume=resume
+            out,
+            quick,
+            lambda msg: console.print(f"[bold cyan]{msg}[/]"),
+            resume=resume,
+            smoke=smoke,
         )
     except input_errors() as exc:
         fail(str(exc))

@@ -66,6 +66,25 @@ STUDIES = {
         "advisor": {"variants": False, "learned": False, "other_seeds": ()},
     },
 }
+# Every step and the report on the smallest work that runs them (hidden `--smoke`, for the test
+# suite's end-to-end run; its numbers mean nothing: the quick study is the smallest that shows
+# the effects, and its test is marked slow).
+STUDIES["smoke"] = {
+    **STUDIES["quick"],
+    "landscape": {"grid": 5, "samples": 2, "sigmas": (0, 0.3)},
+    "slice": {"grid": 21, "samples": 2, "sigmas": (0, 0.3)},
+    "roughness": {"directions": 2, "episodes": 4, "sigmas": (0, 0.3)},
+    "sweep_sigmas": (0.3, 1),
+    "seeds": 2,
+    "steps": {"pendulum": 32_768},  # the advisor needs its 10 k-step minimum budget
+    "uncertainty": {
+        "directions": 2,
+        "samples": 2,
+        "episodes": 2,
+        "param_sigmas": (0.3, 1),
+        "action_sigmas": (0.3, 1),
+    },
+}
 
 
 def command_line(*words: str, **options) -> str:
@@ -78,7 +97,14 @@ def command_line(*words: str, **options) -> str:
     return shlex.join(parts)
 
 
-def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: bool = False) -> Path:
+def run_study(
+    out: Path,
+    quick: bool,
+    say: Callable[[str], None],
+    *,
+    resume: bool = False,
+    smoke: bool = False,
+) -> Path:
     """Run every step into `out`; returns report.html. The caller has checked `out` (see
     `io.prepare_output_dir`). With `resume` the sweeps keep the seeds they finished; without it
     every step recomputes; one-go steps (landscape, roughness, theory) always recompute."""
@@ -87,7 +113,7 @@ def run_study(out: Path, quick: bool, say: Callable[[str], None], *, resume: boo
     from mollify.instruments import heat, landscape, policy_roughness, uncertainty
     from mollify.study import report, sweep
 
-    study = STUDIES["quick" if quick else "full"]
+    study = STUDIES["smoke" if smoke else "quick" if quick else "full"]
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
