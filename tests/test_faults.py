@@ -64,20 +64,15 @@ def _assert_same_policy(a: Path, b: Path):
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
-    """Real `mollify train` processes on one small config: two uninterrupted runs, one SIGKILLed
+    """Real `mollify train` processes on one small config: an uninterrupted run, one SIGKILLed
     right after its 2nd checkpoint and then resumed, and a finished run restarted with --force and
-    another seed. They share compiled programs through JAX's persistent cache (speed only: the
-    chunk program does not depend on the seed)."""
+    another seed. They share compiled programs through the run's persistent XLA cache (conftest;
+    speed only: the chunk program does not depend on the seed)."""
     root = tmp_path_factory.mktemp("kill")
     cfg = root / "cfg.json"
     cfg.write_text(json.dumps(SMALL))
     env = os.environ.copy()
     env.pop(DIE_AFTER_CHUNK_ENV, None)
-    env |= {
-        "JAX_COMPILATION_CACHE_DIR": str(root / "jax-cache"),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
 
     def train(out, *extra, die_after=None):
         e = env if die_after is None else env | {DIE_AFTER_CHUNK_ENV: str(die_after)}
@@ -91,9 +86,8 @@ def cli_runs(tmp_path_factory):
         )
 
     runs = {"cfg": cfg, "root": root}
-    for name in ("full", "again"):
-        res = train(root / name)
-        assert res.returncode == 0, res.stderr
+    res = train(root / "full")
+    assert res.returncode == 0, res.stderr
     runs["kill"] = train(root / "killed", die_after=2)
     with np.load(root / "killed" / CHECKPOINT) as data:
         runs["meta_at_kill"] = json.loads(str(data["meta"]))
@@ -125,10 +119,10 @@ def test_killed_run_resumes_to_the_same_bytes(cli_runs):
 
 
 def test_same_seed_same_bytes_other_seed_differs(cli_runs):
+    """Same seed, same bytes: the killed-and-resumed run above is a second run of seed 0 (equal
+    to the uninterrupted one byte for byte); here another seed gives other numbers."""
     root = cli_runs["root"]
-    full, again = root / "full", root / "again"
-    assert (full / "metrics.csv").read_bytes() == (again / "metrics.csv").read_bytes()
-    _assert_same_policy(full / "policy.npz", again / "policy.npz")
+    full = root / "full"
     # --force restarted a finished run in place with seed 1: other numbers, all finite.
     forced = cli_runs["force"]
     assert forced.returncode == 0, forced.stderr
