@@ -341,7 +341,7 @@ def _child_run(args: list[str]) -> tuple[float, int]:
 def memory_and_end_to_end(quick: bool, smoke: bool = False) -> dict:
     import tempfile
 
-    grid = 11 if smoke else 51 if quick else 201
+    grid = 12 if smoke else 51 if quick else 201  # smoke: the grid landscape_workload compiled
     with tempfile.TemporaryDirectory() as tmp:
         land_s, rss = _child_run(
             ["landscape", "--task", "pendulum", "--grid", str(grid), "--samples", "32",
