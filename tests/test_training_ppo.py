@@ -233,3 +233,29 @@ def test_ppo_learned_sigma_solves_pendulum_on_most_seeds():
     _, m = train(jax.random.split(jax.random.PRNGKey(0), 5))
     final = np.asarray(m["eval_deterministic"])[:, -1]
     assert (final >= -300).sum() >= 4, final
+
+
+def test_fixed_sigma_runs_share_one_compiled_program_and_keep_their_numbers():
+    """A sweep's fixed-σ cells differ only in σ: `train_seeds` compiles one program with σ as an
+    argument for all of them, and each σ's numbers are those of its own program (`make_train`,
+    σ a constant) up to rounding: XLA folds a constant σ into other constants, which rounds
+    differently (measured ≤ 1e-6 relative over two updates)."""
+    from mollify.training import train as driver
+
+    base = default_config(
+        "pendulum", "ppo", total_steps=2048, n_envs=4, n_steps=256, eval_every=1, eval_episodes=4
+    )
+    driver._FIXED_SIGMA_PROGRAMS.clear()
+    for sigma in (0.1, 0.7):
+        config = dataclasses.replace(base, sigma=sigma)
+        (shared,) = driver.train_seeds(config, [3])
+        _, own = make_train(config)(jax.random.PRNGKey(3))
+        for name in ("sigma", "eval_deterministic", "policy_loss", "value_loss"):
+            got = np.array([row[name] for row in shared.metrics], np.float32)
+            want = np.asarray(own[name])
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{sigma} {name}")
+        assert shared.metrics[0]["sigma"] == np.float32(sigma)
+    assert len(driver._FIXED_SIGMA_PROGRAMS) == 1
+    learned = dataclasses.replace(base, sigma_mode="learned")
+    driver.train_seeds(learned, [0])
+    assert len(driver._FIXED_SIGMA_PROGRAMS) == 1  # other σ modes compile their own

@@ -87,8 +87,14 @@ def init_params(nets: Networks, config: TrainConfig, key: jax.Array) -> dict:
     return {
         "actor": actor,
         "critic": nets.critic.init(k_critic),
-        "log_std": jnp.full((nets.actor.action_dim,), math.log(config.sigma), jnp.float32),
+        "log_std": jnp.full((nets.actor.action_dim,), _log(config.sigma), jnp.float32),
     }
+
+
+def _log(sigma):
+    """log σ: in double precision for a number, as before; traced for σ passed into a compiled
+    program (fixed-σ mode only, where log_std is never read)."""
+    return math.log(sigma) if isinstance(sigma, int | float) else jnp.log(sigma)
 
 
 def value(nets: Networks, critic_params: jax.Array, obs: jax.Array) -> jax.Array:

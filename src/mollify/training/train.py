@@ -35,7 +35,7 @@ from mollify.training.checkpoint import (
     save_checkpoint,
 )
 from mollify.training.config import ConfigError, TrainConfig
-from mollify.training.dispatch import make_algorithm
+from mollify.training.dispatch import build, make_algorithm
 
 METRICS = (
     "update",
@@ -132,12 +132,7 @@ def train_seeds(
                 on_result(results[-1])
         return results
     algo = make_algorithm(config, task)
-    step = _with_eval(algo, config, task)
-
-    def train(key):
-        return jax.lax.scan(step, algo.init(key), jnp.arange(algo.n_updates))
-
-    compiled = jax.jit(train).lower(jax.random.PRNGKey(0)).compile()
+    compiled = _seed_program(config, task)
     results = []
     for s in seeds:
         start = time.perf_counter()
@@ -156,6 +151,41 @@ def train_seeds(
         if on_result is not None:
             on_result(results[-1])
     return results
+
+
+# Compiled `train(key, σ)` programs of fixed-σ configs, keyed by the config with σ set aside:
+# the cells of a sweep that differ only in σ share one program (compiling it is most of a short
+# run). A handful per process; each holds one compiled executable.
+_FIXED_SIGMA_PROGRAMS: dict[str, Callable] = {}
+
+
+def _seed_program(config: TrainConfig, task: JaxTask) -> Callable:
+    """`train(key) -> (state, metrics)` for one resolved config, compiled. At a fixed σ the
+    program takes σ as an argument and is shared with every other σ of the same config; other σ
+    modes (learned: log σ starts the log-std; schedule) compile their own."""
+    if config.sigma_mode != "fixed":
+        algo = build(config, task)
+        step = _with_eval(algo, config, task)
+
+        def train(key):
+            return jax.lax.scan(step, algo.init(key), jnp.arange(algo.n_updates))
+
+        return jax.jit(train).lower(jax.random.PRNGKey(0)).compile()
+    name = json.dumps(dataclasses.asdict(dataclasses.replace(config, sigma=1.0, seed=0)))
+    if name not in _FIXED_SIGMA_PROGRAMS:
+
+        def train_at(key, sigma):
+            at_sigma = dataclasses.replace(config, sigma=sigma)
+            algo = build(at_sigma, task)
+            step = _with_eval(algo, at_sigma, task)
+            return jax.lax.scan(step, algo.init(key), jnp.arange(algo.n_updates))
+
+        args = (jax.random.PRNGKey(0), jnp.float32(1.0))
+        if len(_FIXED_SIGMA_PROGRAMS) >= 8:
+            _FIXED_SIGMA_PROGRAMS.pop(next(iter(_FIXED_SIGMA_PROGRAMS)))
+        _FIXED_SIGMA_PROGRAMS[name] = jax.jit(train_at).lower(*args).compile()
+    program, sigma = _FIXED_SIGMA_PROGRAMS[name], jnp.float32(config.sigma)
+    return lambda key: program(key, sigma)
 
 
 # ---------------------------------------------------------------------------------------------
