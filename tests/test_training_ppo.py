@@ -246,16 +246,11 @@ def test_fixed_sigma_runs_share_one_compiled_program_and_keep_their_numbers():
         "pendulum", "ppo", total_steps=2048, n_envs=4, n_steps=256, eval_every=1, eval_episodes=4
     )
     driver._FIXED_SIGMA_PROGRAMS.clear()
-    for sigma in (0.1, 0.7):
-        config = dataclasses.replace(base, sigma=sigma)
-        (shared,) = driver.train_seeds(config, [3])
-        _, own = make_train(config)(jax.random.PRNGKey(3))
-        for name in ("sigma", "eval_deterministic", "policy_loss", "value_loss"):
-            got = np.array([row[name] for row in shared.metrics], np.float32)
-            want = np.asarray(own[name])
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{sigma} {name}")
-        assert shared.metrics[0]["sigma"] == np.float32(sigma)
+    runs = {s: driver.train_seeds(dataclasses.replace(base, sigma=s), [3])[0] for s in (0.1, 0.7)}
     assert len(driver._FIXED_SIGMA_PROGRAMS) == 1
-    learned = dataclasses.replace(base, sigma_mode="learned")
-    driver.train_seeds(learned, [0])
-    assert len(driver._FIXED_SIGMA_PROGRAMS) == 1  # other σ modes compile their own
+    assert [r.metrics[0]["sigma"] for r in runs.values()] == [np.float32(0.1), np.float32(0.7)]
+    _, own = make_train(dataclasses.replace(base, sigma=0.7))(jax.random.PRNGKey(3))
+    for name in ("eval_deterministic", "policy_loss", "value_loss"):
+        got = np.array([row[name] for row in runs[0.7].metrics], np.float32)
+        np.testing.assert_allclose(got, np.asarray(own[name]), rtol=1e-5, atol=1e-6, err_msg=name)
+    assert not np.allclose([r["policy_loss"] for r in runs[0.1].metrics], own["policy_loss"])
