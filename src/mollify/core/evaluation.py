@@ -157,27 +157,33 @@ def _pow2_ceil(x: int) -> int:
 @functools.lru_cache(maxsize=64)
 def _jax_block_fn(task: JaxTask, policy: Policy, kernel: str, chunk: int, n_chunks: int):
     """Compiled evaluator of one block of n_dev × n_chunks × chunk policies."""
-    devices = np.asarray(jax.devices())
-    mesh = Mesh(devices, ("d",))
-    episode = make_episode_fn(task, policy, kernel)
+    return sharded_block_fn(make_episode_fn(task, policy, kernel), chunk, n_chunks)
 
-    def per_policy(theta, keys, sigma_abs):
-        return jax.vmap(episode, in_axes=(None, 0, None))(theta, keys, sigma_abs)
 
-    def per_device(thetas, keys, sigma_abs):
-        chunks = thetas.reshape(n_chunks, chunk, thetas.shape[-1])
-        out = jax.lax.map(
-            lambda c: jax.vmap(per_policy, in_axes=(0, None, None))(c, keys, sigma_abs), chunks
-        )
+def sharded_block_fn(episode_of, chunk: int, n_chunks: int, shared: int = 0):
+    """jit(shard_map(lax.map(vmap(vmap(episode))))): rows (one per policy or slice point) split
+    over the host's devices, `n_chunks` chunks of `chunk` rows per device, each row's episodes
+    vmapped over the episode keys. `episode_of(row, key, σ_abs, *shared)` runs one episode; the
+    compiled function takes (rows, *shared, keys, σ_abs), `shared` arrays replicated."""
+    mesh = Mesh(np.asarray(jax.devices()), ("d",))
+
+    def per_device(rows, *rest):
+        *extra, keys, sigma_abs = rest
+
+        def per_row(row):
+            run = lambda key: episode_of(row, key, sigma_abs, *extra)  # noqa: E731
+            return jax.vmap(run)(keys)
+
+        out = jax.lax.map(jax.vmap(per_row), rows.reshape(n_chunks, chunk, rows.shape[-1]))
         return jax.tree.map(lambda x: x.reshape(n_chunks * chunk, *x.shape[2:]), out)
 
-    spec = PartitionSpec("d")
+    spec, replicated = PartitionSpec("d"), PartitionSpec()
     sharded = jax.shard_map(
         per_device,
         mesh=mesh,
-        in_specs=(spec, PartitionSpec(), PartitionSpec()),
+        in_specs=(spec, *([replicated] * (shared + 2))),
         out_specs=(spec, spec, spec),
-        check_vma=False,  # keys and σ are replicated; the per-policy carries vary by device
+        check_vma=False,  # keys, σ and shared arrays are replicated; the carries vary by device
     )
     return jax.jit(sharded)
 

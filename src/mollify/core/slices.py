@@ -1,9 +1,11 @@
 """Evaluation on an affine slice θ0 + Σ c_j d_j: the points' returns from shared layer products.
 
-Landscapes and radial roughness probes evaluate many points of one slice. There every layer's
-weights are W0 + Σ c_j D_j, so the products of all points' activations with the k + 1 shared
-matrices can be one GEMM per layer, combined per point after; see `evaluate_slice` for when that
-is faster than evaluating each point with its own weights (`evaluation.evaluate`).
+A landscape evaluates many points of one slice. There every layer's weights are W0 + Σ c_j D_j, so
+the products of all points' activations with the k + 1 shared matrices can be one GEMM per layer,
+combined per point after; see `evaluate_slice` for when that is faster than evaluating each point
+with its own weights (`evaluation.evaluate`). The roughness probes' radial points θ + δ d would
+need one basis per direction, and at σ > 0 each has 256 episodes, where the plain path is faster:
+they stay on `evaluate`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
 
 from mollify.core.evaluation import (
     EvalResult,
@@ -28,6 +29,7 @@ from mollify.core.evaluation import (
     episode_keys,
     evaluate,
     make_episode_fn,
+    sharded_block_fn,
 )
 from mollify.core.policies import Policy
 from mollify.tasks import JaxTask, Task
@@ -105,27 +107,11 @@ def evaluate_slice(
 def _jax_slice_block_fn(task: JaxTask, policy: Policy, kernel: str, chunk: int, n_chunks: int):
     """Compiled evaluator of one block of n_dev × n_chunks × chunk slice points: the points'
     coefficients are sharded, the slice's basis (θ0's and the directions' layers) is shared."""
-    mesh = Mesh(np.asarray(jax.devices()), ("d",))
 
-    def per_device(coefs, basis, keys, sigma_abs):
-        episode = make_episode_fn(task, policy, kernel, slice_basis=basis)
+    def episode_of(coef, key, sigma_abs, basis):
+        return make_episode_fn(task, policy, kernel, slice_basis=basis)(coef, key, sigma_abs)
 
-        def per_point(coef):
-            return jax.vmap(episode, in_axes=(None, 0, None))(coef, keys, sigma_abs)
-
-        chunks = coefs.reshape(n_chunks, chunk, coefs.shape[-1])
-        out = jax.lax.map(jax.vmap(per_point), chunks)
-        return jax.tree.map(lambda x: x.reshape(n_chunks * chunk, *x.shape[2:]), out)
-
-    spec = PartitionSpec("d")
-    sharded = jax.shard_map(
-        per_device,
-        mesh=mesh,
-        in_specs=(spec, PartitionSpec(), PartitionSpec(), PartitionSpec()),
-        out_specs=(spec, spec, spec),
-        check_vma=False,
-    )
-    return jax.jit(sharded)
+    return sharded_block_fn(episode_of, chunk, n_chunks, shared=1)
 
 
 def _evaluate_slice_jax(
