@@ -397,7 +397,10 @@ def _identical_episodes(start, sigma, episodes) -> bool:
     deterministic, a native env is reset with the same seed): one is run and repeated."""
     if start != "fixed" or not isinstance(episodes, int | np.integer) or episodes < 2:
         return False
-    return not np.any(np.asarray(sigma, np.float64))
+    try:
+        return not np.any(np.asarray(sigma, np.float64))
+    except (TypeError, ValueError):  # not numbers: `_checked` names the field
+        return False
 
 
 def _tiled(one: EvalResult, episodes: int) -> EvalResult:

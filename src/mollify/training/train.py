@@ -116,8 +116,9 @@ def train_seeds(
     seeds: list[int],
     on_result: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """One RunResult per seed. Pure-JAX tasks compile `train(key)` once and run it per seed (key
-    `PRNGKey(seed)`), not vmapped: a seed's numbers then do not depend on which other seeds share
+    """One RunResult per seed. Pure-JAX tasks compile `train(key)` once (at a fixed σ, once for
+    every σ of the same config: `_seed_program`) and run it per seed (key `PRNGKey(seed)`), not
+    vmapped: a seed's numbers then do not depend on which other seeds share
     the call, so a resumed sweep or another engine reproduces them bit for bit. Per-update wall
     time is not observable inside the program: `timing` has one row, the run's total. Other tasks
     run `run()` per seed. `on_result(result)` is called as each seed finishes, so a caller can
