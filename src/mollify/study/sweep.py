@@ -3,8 +3,9 @@ directory, resumable, on the local machine or a Ray cluster.
 
 A sweep is cut into *cells* (one task, algorithm, kernel, σ-mode and σ; all its seeds). A cell is
 the unit of work for every engine: pure-JAX tasks compile one program per cell (shared by cells
-that differ only in a fixed σ, which it takes as an argument) and run it seed by seed, the hopper runs `run()` per seed, and the local and Ray engines call the same `run_cell`, so
-a seed's numbers depend neither on the engine nor on which seeds share the cell. Each seed's
+that differ only in a fixed σ, which it takes as an argument) and run it seed by seed, the hopper
+runs `run()` per seed, and the local and Ray engines call the same `run_cell`, so a seed's
+numbers depend neither on the engine nor on which seeds share the cell. Each seed's
 directory is written to a temp directory and renamed into place; a rerun skips seeds whose
 directory exists and redoes the rest. For ES the sweep's σ is the parameter-space smoothing std
 (`es_sigma`), its mollifier.
