@@ -42,18 +42,7 @@ def test_every_step_and_the_report_run_end_to_end(tmp_path):
 def test_quick_study_produces_every_part_of_the_report(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    for part in (
-        "landscape/landscape.nc",
-        "roughness/roughness.json",
-        "theory/pendulum/heat.json",
-        "theory/pendulum/backward.json",
-        "theory/pendulum/uncertainty.json",
-        "sigma_sweep/summary.csv",
-        "slice/landscape.nc",
-        "advice/validation.json",
-        "report.html",
-        "report.md",
-    ):
+    for part in PARTS:
         assert (tmp_path / part).exists(), part
     stats = json.loads((tmp_path / "sigma_sweep/stats.json").read_text())
     curve = stats["pendulum / ppo / gaussian / fixed"]["deterministic"]
