@@ -115,7 +115,14 @@ class Policy:
         return center + half * (jnp.tanh(z) if self.squash else z)
 
     def init(self, key: jax.Array) -> jax.Array:
-        """Orthogonal weights (gain √2 hidden, 1 output), zero biases, as one flat vector."""
+        """Orthogonal weights (gain √2 hidden, 1 output), zero biases, as one flat vector.
+
+        Jitted (per policy shape): run eagerly, and above all as `jax.vmap(policy.init)(keys)`,
+        every primitive of the QR-based init compiles on its own (≈ 2 s per call and batch size);
+        jitted, a batch size compiles once, as one program (≈ 0.3 s)."""
+        return _init(self, key)
+
+    def _init(self, key: jax.Array) -> jax.Array:
         parts = []
         n_layers = len(self.layer_shapes)
         keys = jax.random.split(key, n_layers)
@@ -127,6 +134,9 @@ class Policy:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+_init = jax.jit(Policy._init, static_argnums=0)
 
 
 def orthogonal_matrix(key: jax.Array, n_in: int, n_out: int, gain: float) -> jax.Array:
