@@ -42,6 +42,10 @@ from mollify.tasks import (
 # Rollouts batched per vmap call (policies × episodes); measured best on 2 cores at 128–512.
 _TARGET_BATCH = 256
 _MAX_CHUNKS_PER_BLOCK = 16
+# Small evaluations pad to at least this many rollouts per device per vmapped step, so that
+# every evaluation below it (any n, for a given episode count) shares one compiled shape:
+# compiling an evaluator (1.5–3 s) costs far more than simulating a few dozen padded rows.
+_MIN_ROWS = 64
 # Host-side batch for the MuJoCo path (bounds memory of state/sensor arrays per call).
 _HOPPER_BLOCK = 2048
 _GYM_BLOCK = 256
@@ -192,8 +196,9 @@ def _block_shape(n: int, episodes: int, rows_per_step: int) -> tuple[int, int]:
     """(chunk, n_chunks): `chunk` points' episodes advance together in one vmapped step (about
     `rows_per_step` rollouts), `n_chunks` chunks per device per compiled call."""
     n_dev = jax.device_count()
-    chunk = max(1, rows_per_step // _pow2_ceil(episodes))
-    chunk = min(chunk, _pow2_ceil(math.ceil(n / n_dev)))
+    per_episodes = _pow2_ceil(episodes)
+    chunk = max(1, rows_per_step // per_episodes)
+    chunk = min(chunk, max(_pow2_ceil(math.ceil(n / n_dev)), _MIN_ROWS // per_episodes))
     n_chunks = min(_MAX_CHUNKS_PER_BLOCK, _pow2_ceil(math.ceil(n / (n_dev * chunk))))
     return chunk, n_chunks
 
