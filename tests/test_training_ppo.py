@@ -142,9 +142,12 @@ def test_same_seed_same_metrics_bit_for_bit():
     for k in m1:
         np.testing.assert_array_equal(np.asarray(m1[k]), np.asarray(m2[k]), err_msg=k)
     assert not np.array_equal(np.asarray(m1["policy_loss"]), np.asarray(m3["policy_loss"]))
+    assert config.sigma_mode == "fixed"  # the pendulum default: σ stays where it was set
+    assert np.all(np.asarray(m1["sigma"]) == np.float32(config.sigma))
 
 
 def test_sigma_modes():
+    """Schedule, learned and RPO σ (fixed σ: `test_same_seed_same_metrics_bit_for_bit`)."""
     sched = default_config(
         "pendulum", "ppo", total_steps=16_384, sigma=0.5, sigma_final=0.05, sigma_mode="schedule"
     )
@@ -152,9 +155,6 @@ def test_sigma_modes():
     sig = np.asarray(m["sigma"])
     assert sig[0] < 0.5 and sig[-1] == pytest.approx(0.05, rel=1e-5)
     assert np.all(np.diff(sig) < 0)
-    fixed = default_config("pendulum", "ppo", total_steps=16_384, sigma=0.2)
-    _, m = make_train(fixed)(jax.random.PRNGKey(0))
-    assert np.all(np.asarray(m["sigma"]) == np.float32(0.2))
     learned = default_config(
         "pendulum", "ppo", total_steps=16_384, sigma=0.2, sigma_mode="learned", ent_coef=0.0
     )

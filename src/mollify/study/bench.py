@@ -362,11 +362,11 @@ def memory_and_end_to_end(quick: bool, smoke: bool = False) -> dict:
 
 
 def run_bench(quick: bool = False, smoke: bool = False) -> dict:
-    from mollify.study.bench_training import hopper_training, ppo_training, time_to_return
-
     """Every comparison at the full sizes, `quick` ones (about ten minutes with the bench extra),
     or `smoke` ones: the smallest work that still produces every field (for the test suite; its
     numbers mean nothing, and `reproduce --quick` is not run)."""
+    from mollify.study.bench_training import hopper_training, ppo_training, time_to_return
+
     quick = quick or smoke
     n = 64 if smoke else 1024 if quick else 4096
     return {
