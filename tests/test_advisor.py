@@ -1,6 +1,7 @@
 """The σ advisor: its premise (PPO moves the mean by about kσ per update), its rule, its budget,
 and its answer on the pendulum against the default study's best set."""
 
+import dataclasses
 import json
 import math
 
@@ -15,13 +16,14 @@ from mollify.study import advisor, advisor_validation
 from mollify.training import common
 from mollify.training.algorithm import resolve
 from mollify.training.config import default_config
-from mollify.training.dispatch import make_algorithm
+from mollify.training.dispatch import build, make_algorithm
 
 runner = CliRunner()
 
 
 def _move_per_sigma(sigma: float, updates: int = 3) -> float:
-    """Median RMS change of the mean action per PPO update, over σ (pendulum, from init)."""
+    """Median RMS change of the mean action per PPO update, over σ (pendulum, from init). One
+    compiled update for every σ (σ an argument, as the driver does for a fixed-σ sweep)."""
     config = default_config("pendulum", "ppo", sigma=sigma, total_steps=4096 * updates)
     task = config.make_task()
     config = resolve(config, task)
@@ -29,15 +31,31 @@ def _move_per_sigma(sigma: float, updates: int = 3) -> float:
     nets = common.make_networks(task, config)
     state = algo.init(jax.random.PRNGKey(0))
     obs = jax.vmap(lambda k: task.reset(k)[0])(jax.random.split(jax.random.PRNGKey(1), 256))
-    step = jax.jit(algo.step)
+    step = _update_at_sigma(config)
     moves = []
     for i in range(updates):
         before = nets.actor.apply(algo.theta(state), obs)
-        state, _ = step(state, i)
+        state, _ = step(state, i, np.float32(sigma))
         after = nets.actor.apply(algo.theta(state), obs)
         rms = float(np.sqrt(np.mean(((after - before) / task.action_half_range) ** 2)))
         moves.append(rms / sigma)
     return float(np.median(moves))
+
+
+_UPDATES: dict = {}
+
+
+def _update_at_sigma(config):
+    """jit((state, i, σ) -> one PPO update at σ), shared by configs that differ only in σ."""
+    name = repr(dataclasses.replace(config, sigma=1.0))
+    if name not in _UPDATES:
+        task = config.make_task()
+
+        def update(state, i, sigma):
+            return build(dataclasses.replace(config, sigma=sigma), task).step(state, i)
+
+        _UPDATES[name] = jax.jit(update)
+    return _UPDATES[name]
 
 
 def test_ppo_moves_the_mean_about_k_sigma_per_update():
