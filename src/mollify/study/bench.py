@@ -324,18 +324,25 @@ def locomotion_evaluation(
 
 
 def _child_run(args: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS bytes) of `python -m mollify ARGS` in a fresh process."""
-    import resource
+    """(wall seconds, peak RSS bytes) of `python -m mollify ARGS` in a fresh process. The peak is
+    that child's own (`os.wait4`): `getrusage(RUSAGE_CHILDREN)` is the largest of every child
+    waited for so far, so an earlier, bigger one would be reported instead."""
     import subprocess
     import sys
+    import tempfile
 
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "mollify", *args], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"mollify {' '.join(args)} failed: {proc.stderr.strip()[-300:]}")
-    # ru_maxrss of children is the largest child so far (KiB on Linux): run this one first.
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    with tempfile.TemporaryFile(mode="w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mollify", *args], stdout=subprocess.DEVNULL, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"mollify {' '.join(args)} failed: {err.read().strip()[-300:]}")
+    return seconds, usage.ru_maxrss * 1024  # KiB on Linux
 
 
 def memory_and_end_to_end(quick: bool, smoke: bool = False) -> dict:
