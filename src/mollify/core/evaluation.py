@@ -194,7 +194,8 @@ def sharded_block_fn(episode_of, chunk: int, n_chunks: int, shared: int = 0):
 
 def _block_shape(n: int, episodes: int, rows_per_step: int) -> tuple[int, int]:
     """(chunk, n_chunks): `chunk` points' episodes advance together in one vmapped step (about
-    `rows_per_step` rollouts), `n_chunks` chunks per device per compiled call."""
+    `rows_per_step` rollouts, at least `_MIN_ROWS` even for a few points), `n_chunks` chunks per
+    device per compiled call."""
     n_dev = jax.device_count()
     per_episodes = _pow2_ceil(episodes)
     chunk = max(1, rows_per_step // per_episodes)
