@@ -75,27 +75,36 @@ def _split_episode_key(key: jax.Array):
     return reset_key, noise_key, step_key
 
 
+@functools.lru_cache(maxsize=8)
 def noise_table(task: Task, kernel: str, seed: int, episodes: int) -> np.ndarray:
-    """The (episodes, horizon, action_dim) unit-variance draws the JAX path generates in-loop."""
-    return np.asarray(_noise_table_fn(task, kernel)(episode_keys(seed, episodes)), np.float64)
+    """The (episodes, horizon, action_dim) unit-variance draws the JAX path generates in-loop
+    (read-only; kept for the next call with the same arguments, e.g. training's evaluations).
+
+    One compiled program per (task, kernel), for `_NOISE_EPISODES` episodes at a time (the last
+    call padded): a program per episode count would recompile (≈ 1 s) for every new count."""
+    table = _noise_table_fn(task, kernel)
+    keys = np.asarray(jax.random.key_data(episode_keys(seed, episodes)))
+    pad = -episodes % _NOISE_EPISODES
+    keys = np.concatenate([keys, np.repeat(keys[:1], pad, axis=0)])
+    parts = [table(keys[i : i + _NOISE_EPISODES]) for i in range(0, len(keys), _NOISE_EPISODES)]
+    out = np.concatenate([np.asarray(p, np.float64) for p in parts])[:episodes]
+    out.flags.writeable = False
+    return out
+
+
+_NOISE_EPISODES = 64
 
 
 @functools.lru_cache(maxsize=32)
 def _noise_table_fn(task: Task, kernel: str):
-    @jax.jit
-    def table(keys):
-        def one(key):
-            _, noise_key, _ = _split_episode_key(key)
-            steps = jnp.arange(task.horizon)
-            return jax.vmap(
-                lambda t: noise_lib.sample(
-                    jax.random.fold_in(noise_key, t), kernel, (task.action_dim,)
-                )
-            )(steps)
+    def one(key):
+        _, noise_key, _ = _split_episode_key(key)
+        steps = jnp.arange(task.horizon)
+        return jax.vmap(
+            lambda t: noise_lib.sample(jax.random.fold_in(noise_key, t), kernel, (task.action_dim,))
+        )(steps)
 
-        return jax.vmap(one)(keys)
-
-    return table
+    return jax.jit(jax.vmap(one))
 
 
 def reset_seeds(seed: int, episodes: int) -> np.ndarray:
