@@ -74,10 +74,11 @@ def test_wrong_shape_and_corrupt_policy_files(tmp_path):
 
 
 def test_landscape_writes_dataset_figures_and_summary(tmp_path):
+    """At the report test's sizes (grid 7, 2 samples): one compiled evaluator for both."""
     out = tmp_path / "land"
     res = runner.invoke(
         app,
-        ["landscape", "--grid", "9", "--extent", "0.5", "--samples", "4", "--sigmas", "0,0.5",
+        ["landscape", "--grid", "7", "--extent", "0.5", "--samples", "2", "--sigmas", "0,0.5",
          "--out", str(out)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
