@@ -75,7 +75,7 @@ def _split_episode_key(key: jax.Array):
     return reset_key, noise_key, step_key
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # a 1024-episode hopper table is 33 MB
 def noise_table(task: Task, kernel: str, seed: int, episodes: int) -> np.ndarray:
     """The (episodes, horizon, action_dim) unit-variance draws the JAX path generates in-loop
     (read-only; kept for the next call with the same arguments, e.g. training's evaluations).
