@@ -46,6 +46,8 @@ _MAX_CHUNKS_PER_BLOCK = 16
 # every evaluation below it (any n, for a given episode count) shares one compiled shape:
 # compiling an evaluator (1.5–3 s) costs far more than simulating a few dozen padded rows.
 _MIN_ROWS = 64
+# Episodes per call of the noise-table program (one compiled shape for every episode count).
+_NOISE_EPISODES = 64
 # Host-side batch for the MuJoCo path (bounds memory of state/sensor arrays per call).
 _HOPPER_BLOCK = 2048
 _GYM_BLOCK = 256
@@ -90,9 +92,6 @@ def noise_table(task: Task, kernel: str, seed: int, episodes: int) -> np.ndarray
     out = np.concatenate([np.asarray(p, np.float64) for p in parts])[:episodes]
     out.flags.writeable = False
     return out
-
-
-_NOISE_EPISODES = 64
 
 
 @functools.lru_cache(maxsize=32)

@@ -121,7 +121,7 @@ class Policy:
         QR-based init's primitives and loops on its own, per batch size; jitted it is one program
         per batch size (1.2–1.9 s to compile, same numbers), which the persistent compilation
         cache can keep and share between processes."""
-        return _init(self, key)
+        return _jitted_init(self, key)
 
     def _init(self, key: jax.Array) -> jax.Array:
         parts = []
@@ -137,7 +137,7 @@ class Policy:
         return asdict(self)
 
 
-_init = jax.jit(Policy._init, static_argnums=0)
+_jitted_init = jax.jit(Policy._init, static_argnums=0)
 
 
 def orthogonal_matrix(key: jax.Array, n_in: int, n_out: int, gain: float) -> jax.Array:
