@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +52,7 @@ def advise(
     and three probes."""
     from mollify import tasks
     from mollify.study import advisor
-    from mollify.util.io import jsonable
+    from mollify.util.io import dumps
 
     try:
         advisor.check_options(budget, train_steps, probes)
@@ -78,7 +77,7 @@ def advise(
     if out_dir is not None:
         advisor.write(result, out_dir)
     if json_out:
-        typer.echo(json.dumps(result.to_dict(), default=jsonable))
+        typer.echo(dumps(result.to_dict()))
         return
     ev = result.evidence
     table = Table(title=f"{t.name}: σ for PPO with {result.train_steps} training env steps")

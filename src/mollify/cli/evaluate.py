@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from mollify.cli.common import console, fail, input_errors, load_task_and_policy
+from mollify.util.io import dumps
 
 
 def tasks() -> None:
@@ -59,7 +59,7 @@ def evaluate(
             t, pol, theta, sigma=sigma, kernel=kernel, episodes=episodes, seed=seed
         )
     if json_out:
-        typer.echo(json.dumps(out))
+        typer.echo(dumps(out))
         return
     table = Table(title=f"{t.name}: {episodes} episodes, seed {seed}, kernel {kernel}")
     for col in ("policy", "σ", "mean return ± 95% CI", "discounted ± 95% CI", "env-steps/s*"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated
@@ -63,7 +62,7 @@ def roughness(
     J_σ is smooth, and the closed loop's Lyapunov exponent λ with the Hölder exponent −log γ / λ
     it predicts."""
     from mollify.instruments import policy_roughness as rough
-    from mollify.util.io import jsonable
+    from mollify.util.io import dumps
 
     try:
         options = {"directions": directions, "episodes": episodes, "steps": steps}
@@ -89,7 +88,7 @@ def roughness(
             progress=update,
         )
     if json_out:
-        typer.echo(json.dumps(out, default=jsonable))
+        typer.echo(dumps(out))
         return
     radii = np.asarray(out["radii"]) / out["theta_norm"]
     table = Table(

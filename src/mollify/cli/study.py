@@ -32,7 +32,7 @@ def bench(
 ) -> None:
     """Speed against what a user would use instead, measured side by side in this run."""
     from mollify.study.bench import run_bench
-    from mollify.util.io import atomic_write_text, check_output_file
+    from mollify.util.io import atomic_write_text, check_output_file, dumps
 
     if json_path is not None:
         try:
@@ -40,7 +40,7 @@ def bench(
         except input_errors() as exc:
             fail(str(exc))
     result = run_bench(quick=quick, smoke=smoke)
-    text = json.dumps(result, indent=2)
+    text = dumps(result, indent=2)
     if json_path is not None:
         atomic_write_text(json_path, text + "\n")
     typer.echo(text)
@@ -135,7 +135,9 @@ def _print_stats(stats: dict) -> None:
                 table.add_row(
                     f"{p['sigma']:g}",
                     f"{p['mean']:.2f}",
-                    f"[{p['ci_low']:.2f}, {p['ci_high']:.2f}]",
+                    "one seed: no CI"
+                    if p["ci_low"] is None
+                    else f"[{p['ci_low']:.2f}, {p['ci_high']:.2f}]",
                     str(p["n"]),
                 )
             console.print(table)

@@ -33,6 +33,7 @@ from mollify.core import noise as noise_lib
 from mollify.core.policies import Policy
 from mollify.core.slices import evaluate_slice
 from mollify.tasks import Task
+from mollify.util import io
 
 MODES = ("action", "param")
 NORMALIZATIONS = ("layer", "filter")
@@ -324,7 +325,7 @@ def _half_means(x: np.ndarray) -> np.ndarray:
 
 
 def _json(obj) -> str:
-    return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    return io.dumps(obj)
 
 
 def _to_dataset(

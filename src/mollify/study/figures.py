@@ -18,8 +18,8 @@ def sigma_curves(entries: dict, task: str, path) -> Path:
             pts = entry[kind]["points"]
             s = np.array([p["sigma"] for p in pts])
             m = np.array([p["mean"] for p in pts])
-            lo = np.array([p["ci_low"] for p in pts])
-            hi = np.array([p["ci_high"] for p in pts])
+            lo = np.array([np.nan if p["ci_low"] is None else p["ci_low"] for p in pts])
+            hi = np.array([np.nan if p["ci_high"] is None else p["ci_high"] for p in pts])
             label = " / ".join(name.split(" / ")[1:])
             line = ax.plot(s, m, "o-" if kind == "deterministic" else "s--", label=label)[0]
             ok = np.isfinite(lo) & np.isfinite(hi)

@@ -35,6 +35,7 @@ from mollify.training.config import (
     default_config,
 )
 from mollify.util.host import usable_cpus
+from mollify.util.io import dumps
 
 SUMMARY_FIELDS = (
     "task",
@@ -273,7 +274,7 @@ def run_cell(cell: Cell, out: str, seeds: list[int]) -> list[dict]:
         try:
             write_outputs(res, res.config.make_task(), tmp)
             row = summary_row(cell, res)
-            (tmp / "row.json").write_text(json.dumps(row) + "\n")
+            (tmp / "row.json").write_text(dumps(row) + "\n")
             if final.exists():  # a retried Ray task redoing a seed: same seed, same numbers
                 shutil.rmtree(final)
             os.rename(tmp, final)  # atomic: a seed directory is complete or absent
@@ -404,7 +405,7 @@ def _write_spec(spec: SweepSpec, out: Path, command: str | None) -> None:
     from mollify.util.io import atomic_write_text
 
     data = dataclasses.asdict(spec) | {"command": command}
-    atomic_write_text(out / "sweep.json", json.dumps(data, indent=2) + "\n")
+    atomic_write_text(out / "sweep.json", dumps(data, indent=2) + "\n")
 
 
 def collect_rows(spec: SweepSpec, out: Path) -> list[dict]:
@@ -423,7 +424,7 @@ def write_summary(spec: SweepSpec, out: Path) -> Path:
 
     rows = collect_rows(spec, out)
     path = atomic_write_csv(out / "summary.csv", SUMMARY_FIELDS, rows)
-    atomic_write_text(out / "stats.json", json.dumps(stats.analyse(rows), indent=2) + "\n")
+    atomic_write_text(out / "stats.json", dumps(stats.analyse(rows), indent=2) + "\n")
     return path
 
 

@@ -45,15 +45,33 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def jsonable(obj):
     """`json.dumps` default for results: arrays become lists, anything else its string."""
     if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
+        return strict(obj.tolist())
     return str(obj)
 
 
+def strict(obj):
+    """`obj` with every non-finite float (NaN, ±Infinity) replaced by None, recursively: strict
+    JSON has no NaN. Where a number can be missing, the writer puts the reason beside it."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str):
+        return strict(obj.tolist())
+    return obj
+
+
+def dumps(obj, **kwargs) -> str:
+    """Strict JSON text (null for NaN/Infinity; `allow_nan=False` proves none is left)."""
+    return json.dumps(strict(obj), default=jsonable, allow_nan=False, **kwargs)
+
+
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:
-    """`obj` as indented JSON (arrays as lists), written atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=jsonable) + "\n")
+    """`obj` as indented strict JSON (arrays as lists, NaN/Infinity as null), written
+    atomically."""
+    return atomic_write_text(path, dumps(obj, indent=2) + "\n")
 
 
 def atomic_write_csv(
