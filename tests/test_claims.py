@@ -91,16 +91,41 @@ def test_inverted_u_and_the_quadrotor_contradiction(tmp_path):
     u_rows = {r[1].split()[0]: r for r in rows if r[0].startswith("A best σ exists")}
     assert u_rows["pendulum"][2] == "holds" and "best σ = 1" in u_rows["pendulum"][1]
     assert u_rows["double_pendulum"][2] == "inconclusive"  # σ = 3 not significantly worse
+    assert "no interior σ significantly above both ends" in u_rows["double_pendulum"][1]
     assert u_rows["planar_quadrotor"][2] == "holds"
     (quad,) = [r for r in rows if "planar quadrotor" in r[0]]
-    assert quad[2] == "contradicted" and "collapse at σ ≥ 1" in quad[1]
+    assert quad[2] == "contradicted" and "solved = return ≥ 225" in quad[1]
 
 
-def test_theory_rows_and_report_order(tmp_path):
+def test_inverted_u_can_be_contradicted_and_needs_three_seeds(tmp_path):
+    _sweep(tmp_path / "a", "pendulum", {0.1: -900, 0.3: -500, 1: -300, 3: -140})
+    _sweep(tmp_path / "b", "pendulum", {0.03: -1090, 0.3: -185, 1: -149, 10: -1614}, seeds=2)
+    _sweep(tmp_path / "c", "pendulum", {0.03: -1090, 0.3: -185, 1: -149, 10: -1614}, seeds=1)
+    verdicts = [r[2] for r in claims.claims(tmp_path) if r[0].startswith("A best σ exists")]
+    assert verdicts == ["contradicted", "inconclusive", "inconclusive"]
+    text = " ".join(r[1] for r in claims.claims(tmp_path / "b"))
+    assert "fewer than 3 seeds at σ = 0.03, 0.3, 1, 10" in text
+    assert "one seed: no interval" in claims.claims(tmp_path / "c")[0][1]
+
+
+@pytest.mark.parametrize(
+    ("means", "verdict"),
+    [
+        ({0.01: 40, 0.1: 60, 0.3: 80, 1: 20}, "holds"),  # every σ ≤ 0.3 fails
+        ({0.01: 150, 0.1: 243, 0.3: 243, 1: 20}, "contradicted"),  # σ = 0.1 solves it
+        ({0.01: 40, 0.1: 60, 0.3: 224, 1: 20}, "inconclusive"),  # 0.3 straddles 225
+    ],
+)
+def test_quadrotor_rule_reads_confidence_intervals(tmp_path, means, verdict):
+    _sweep(tmp_path, "planar_quadrotor", means, spread=3.0)
+    (quad,) = [r for r in claims.claims(tmp_path) if "planar quadrotor" in r[0]]
+    assert quad[2] == verdict
+
+
+def test_checks_of_the_implementation_are_kept_apart(tmp_path):
     _write(
         tmp_path / "theory" / "heat.json",
         {"task": "pendulum", "residual_over_u_t": 0.0035, "t_range": [0.01, 4],
-         "monte_carlo_check": [{"u_table": -632.5, "u_monte_carlo": -632.51, "mc_stderr": 0.01}],
          "command": "mollify theory heat --task pendulum"},
     )  # fmt: skip
     _write(
@@ -108,31 +133,17 @@ def test_theory_rows_and_report_order(tmp_path):
         {"task": "pendulum", "T": 0.04, "n_valid_frequencies": 15, "max_rel_error_valid": 0.2,
          "max_predicted_valid": 2e7, "cutoff_xi": 26},
     )  # fmt: skip
-    verdicts = _verdicts(tmp_path)
-    assert verdicts["Policy gradient at fixed σ ascends a heat-equation solution u(μ, t), t = σ²"]
-    rows = claims.claims(tmp_path)
-    assert [r[2] for r in rows] == ["holds", "contradicted"]  # backward error 20 % > 5 %
-    md = claims.markdown(rows)
-    assert "max\\|u_t" in md  # a literal | is escaped inside a markdown cell
-
-
-def test_uncertainty_row_says_why_when_nothing_is_erased(tmp_path):
-    base = {"task": "pendulum", "J_star": -150.0, "J_background": -900.0, "width_w": 0.5}
-    _write(
-        tmp_path / "u1" / "uncertainty.json",
-        base | {"erasure_sigma_param": 0.4, "erasure_over_width": 0.8, "erasure_sigma_action": 1.2},
-    )
-    note = {"erasure_sigma_param": "keeps more than 50% of its advantage up to σ = 1"}
-    _write(
-        tmp_path / "u2" / "uncertainty.json",
-        base | {"erasure_sigma_param": None, "erasure_notes": note},
-    )
-    _write(tmp_path / "u3" / "uncertainty.json", base | {"J_star": -950.0})
-    rows = claims.claims(tmp_path)
-    assert [r[2] for r in rows] == ["holds", "inconclusive", "inconclusive"]
-    assert "σ/w = 0.8" in rows[0][1] and "keeps more than 50%" in rows[1][1]
-    assert "not better than its surroundings" in rows[2][1]
-    assert "nan" not in json.dumps(rows) and "inf" not in json.dumps(rows)
+    _sweep(tmp_path, "pendulum", {0.03: -1090, 0.3: -185, 1: -149, 10: -1614})
+    assert [r.verdict for r in claims.checks(tmp_path)] == [
+        "passes",
+        "fails",
+    ]  # FFT error 20 % > 5 %
+    assert all(r.kind == "test" for r in claims.tests(tmp_path))
+    assert len(claims.claims(tmp_path)) == len(claims.tests(tmp_path))  # claims() = tests only
+    md = claims.markdown(claims.rows(tmp_path))
+    tests_at, checks_at = md.index("### Tests"), md.index("### Checks of the implementation")
+    assert tests_at < md.index("A best σ exists") < checks_at < md.index("max\\|u_t")
+    assert "| passes |" not in md[:checks_at] and "| holds |" not in md[checks_at:]
 
 
 def test_report_puts_the_claims_first(tmp_path):
@@ -141,6 +152,7 @@ def test_report_puts_the_claims_first(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert md.index("## The paper's claims, measured") < md.index("## Return against σ")
     assert (tmp_path / "claims.md").read_text().count("| holds |") == 1
+    assert "## Checks of the implementation" not in md  # no identity rows in this directory
 
 
 def test_rpo_contrast_compares_the_two_modes_at_the_same_start(tmp_path):
@@ -158,7 +170,7 @@ def test_rpo_contrast_compares_the_two_modes_at_the_same_start(tmp_path):
         writer.writerows(rows)
     (folder / "stats.json").write_text("{}")  # a sweep with one σ per mode has no σ curve
     (row,) = claims.claims(tmp_path)
-    assert row[2] == "contradicted" and "RPO − PPO = -144" in row[1]
+    assert row[2] == "contradicted" and "RPO − PPO = -144" in row[1] and "(Welch)" in row[1]
     report.build(tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "Final return per σ mode: hopper_stand (modes)" in md and "σ start 1" in md

@@ -124,9 +124,10 @@ def test_statistics_find_the_peak_and_the_inverted_u():
     curve = stats.sigma_curve(rows, "v")
     assert curve["best_sigma"] == 0.3
     assert curve["indistinguishable_from_best"] == [1.0]
-    assert curve["inverted_u"] is True
-    monotone = [{"sigma": r["sigma"], "v": -r["sigma"]} for r in rows]
-    assert stats.sigma_curve(monotone, "v")["inverted_u"] is False
+    assert curve["inverted_u"] is True and curve["u_verdict"] == "holds"
+    assert curve["u_test"]["peak_sigma"] == 0.3 and curve["u_test"]["p_peak"] < 0.05 / 3
+    monotone = [{"sigma": s, "v": 100 * s + k} for s in (0.01, 0.1, 0.3, 1, 3) for k in range(5)]
+    assert stats.sigma_curve(monotone, "v")["u_verdict"] == "contradicted"
     mean, lo, hi = stats.bootstrap_mean_ci([1.0, 2.0, 3.0, 4.0])
     assert lo < mean == 2.5 < hi
 

@@ -129,7 +129,7 @@ def _print_stats(stats: dict) -> None:
         for kind in ("deterministic", "stochastic"):
             curve = entry[kind]
             table = Table(title=f"{name}: final {kind} return against σ")
-            for col in ("σ", "mean", "95% CI (bootstrap over seeds)", "seeds"):
+            for col in ("σ", "mean", "95% CI (t-interval over seeds)", "seeds"):
                 table.add_column(col)
             for p in curve["points"]:
                 table.add_row(
@@ -144,7 +144,7 @@ def _print_stats(stats: dict) -> None:
             tied = ", ".join(f"{s:g}" for s in curve["indistinguishable_from_best"]) or "none"
             console.print(
                 f"  best σ = {curve['best_sigma']:g}; not distinguishable from it: {tied}; "
-                f"inverted U: {'yes' if curve['inverted_u'] else 'no'}"
+                f"inverted U: {curve['u_verdict']} ({curve['u_reason']})"
             )
 
 

@@ -274,14 +274,14 @@ def _timing_sections(root: Path) -> list[Section]:
 
 
 def _cells_section(task: str, folder: Path, rows: list[dict]) -> Section:
-    """Final returns per (algorithm, σ mode, σ): mean and 95 % bootstrap CI over seeds."""
+    """Final returns per (algorithm, σ mode, σ): mean and 95 % t-interval over seeds."""
     from mollify.study import stats
     from mollify.training.config import LEARNED_MODES
 
     sec = Section(f"Final return per σ mode: {task} ({folder.name})")
     table = []
     for (algo, mode, sigma), members in stats.group(rows, ("algo", "sigma_mode", "sigma")).items():
-        det = stats.bootstrap_mean_ci([r["final_deterministic"] for r in members])
+        det = stats.mean_ci([r["final_deterministic"] for r in members])
         sto = np.mean([r["final_stochastic"] for r in members])
         ci = f"[{_fmt(det[1])}, {_fmt(det[2])}]" if len(members) > 1 else "(one seed)"
         start = "σ start" if mode in LEARNED_MODES else "σ"
@@ -321,7 +321,7 @@ def _sweep_sections(root: Path, assets: Path, numbers: list[Number]) -> list[Sec
             sec = Section(f"Return against σ: {task} ({folder.name})")
             png = assets / f"{tag}_{task}_sigma.png"
             figures.sigma_curves(entries, task, png)
-            sec.images.append((png, "final return against σ, mean and 95% bootstrap CI over seeds"))
+            sec.images.append((png, "final return against σ, mean and 95% t-interval over seeds"))
             for name, entry in entries.items():
                 for kind in ("deterministic", "stochastic"):
                     c = entry[kind]
@@ -331,8 +331,8 @@ def _sweep_sections(root: Path, assets: Path, numbers: list[Number]) -> list[Sec
                         f"{name}, {kind}: best σ = {c['best_sigma']:g} "
                         f"({_fmt(best['mean'])}, CI [{_fmt(best['ci_low'])}, {_fmt(best['ci_high'])}], "
                         f"{best['n']} seeds); not distinguishable: {tied}; inverted U: "
-                        f"{'yes' if c['inverted_u'] else 'no'}"
-                        + ("" if c["peak_inside_grid"] else " (peak at the edge of the grid)")
+                        f"{c.get('u_verdict', 'holds' if c['inverted_u'] else 'inconclusive')}"
+                        + (f" ({c['u_reason']})" if c.get("u_reason") else "")
                         + "."
                     )
                     numbers.append(
