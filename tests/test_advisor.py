@@ -179,3 +179,14 @@ def test_report_shows_the_validation_table(tmp_path):
     assert "| pendulum (max_torque 1) | 1 | none | 0.8 [0.1, 1.5] | ✓ | -230 (0 %) |" in md
     assert "on 1 of 1 rows" in md and "advisor seeds 0–2: 2 of 3" in md
     assert "nan" not in md
+    # A sweep that cannot tell σ apart (the old hopper row) is "not measured", never a hit.
+    flat = row | {"row": "hopper_stand", "task": "hopper_stand", "params": {}, "flat": True,
+                  "good_set": [0.1, 0.3, 1.0], "sample": "in", "not_measured": "flat",
+                  "hit": {"advice": None, "advice_seeds": [None, None, None],
+                          "advice_half": None, "sigma_1": None, "learned": None}}  # fmt: skip
+    out = row | {"row": "pendulum_heavy", "params": {"m": 1.3}, "sample": "out"}
+    summary = advisor_validation.summarize([row, flat, out])
+    assert summary["advice"] == {"hits": 2, "rows": 2}
+    assert summary["advice_out_of_sample"] == {"hits": 1, "rows": 1}
+    cells = advisor_validation.table([flat, out])
+    assert cells[0][4] == "not measured" and cells[1][0].endswith("[out of sample]")
