@@ -64,7 +64,7 @@ def build(root: str | Path) -> tuple[Path, Path]:
     sections: list[Section] = []
     numbers: list[Number] = []
     claim_rows = claims_lib.rows(root)
-    sections += _claims_sections(claim_rows)
+    sections += _claims_sections(claim_rows, root)
     sections += _landscape_sections(root, numbers)
     sections += _roughness_sections(root, numbers)
     sections += _theory_sections(root, numbers)
@@ -88,7 +88,7 @@ def build(root: str | Path) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------------------------
-def _claims_sections(rows: list) -> list[Section]:
+def _claims_sections(rows: list, root: Path) -> list[Section]:
     """The paper's claims against this directory's numbers, first (also written to claims.md):
     the tests, then the checks of the implementation, never mixed."""
     if not rows:
@@ -100,6 +100,16 @@ def _claims_sections(rows: list) -> list[Section]:
         "on these data; the rule that decides each verdict is stated in "
         "mollify/study/verdicts/. Contradictions stay in the table."
     )
+    prov = root / "provenance.json"
+    if prov.exists():
+        info = _load_json(prov)
+        ran = info.get("commit") or info.get("why_no_commit", "unknown code")
+        dirty = " with uncommitted changes" if info.get("uncommitted_changes") else ""
+        sec.paragraphs.append(
+            f"Pre-registration: this study ran at commit {ran}{dirty}, started "
+            f"{info.get('started', '?')}; each rule's history (what data it had seen, what "
+            "changed after which run) is mollify.study.verdicts.REGISTER."
+        )
     tests = [r.cells() for r in rows if r.kind == claims_lib.TEST]
     checks = [r.cells() for r in rows if r.kind == claims_lib.CHECK]
     sec.tables.append((claims_lib.HEADER, tests))

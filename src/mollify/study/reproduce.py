@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mollify.training.config import STUDY_STEPS
-from mollify.util.io import atomic_write_text
+from mollify.util.io import atomic_write_json, atomic_write_text
 
 SIGMA_GRID = (0.01, 0.03, 0.1, 0.3, 1, 3)
 
@@ -116,6 +116,7 @@ def run_study(
     study = STUDIES["smoke" if smoke else "quick" if quick else "full"]
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    atomic_write_json(out / "provenance.json", provenance())
 
     marks: list[tuple[str, float]] = []  # (step, its start): where the time went
 
@@ -196,6 +197,34 @@ def run_study(
     html_path, _ = report.build(out)
     (out / "wall_time.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
     return html_path
+
+
+def provenance() -> dict:
+    """Which code (and so which verdict rules) a study ran with: the git commit of the source tree
+    when there is one, whether it had uncommitted changes, and when the run started."""
+    import datetime
+    import subprocess
+
+    import mollify
+
+    here = Path(mollify.__file__).resolve().parent
+    info = {"started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    try:
+        git = ["git", "-C", str(here)]
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "."], capture_output=True, text=True
+        )
+        if commit.returncode == 0:
+            info |= {
+                "commit": commit.stdout.strip(),
+                "uncommitted_changes": bool(dirty.stdout.strip()),
+            }
+    except OSError:
+        pass
+    if "commit" not in info:
+        info |= {"commit": None, "why_no_commit": "the source is not a git checkout"}
+    return info
 
 
 def write_sweep_toml(

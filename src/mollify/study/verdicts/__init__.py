@@ -69,3 +69,53 @@ def three_way(lo: float | None, hi: float | None, bound: float, *, above: bool =
     if (hi < bound) if above else (lo > bound):
         return CONTRADICTED
     return INCONCLUSIVE
+
+
+# ---------------------------------------------------------------------------------------------
+# Pre-registration. A study run is judged only by rules committed before it started: `reproduce`
+# writes the commit it ran at (provenance.json) and the report prints it beside the table. Grids
+# and budgets are fixed in `mollify.study.reproduce.STUDIES` in the same commit as the rules.
+# What each rule had seen when it was written, and which rules changed after which data:
+# ---------------------------------------------------------------------------------------------
+REGISTER = [
+    {
+        "rule": "best σ (inverted U), best set, quadrotor failure, RPO contrast (verdicts/sweeps.py)",
+        "fixed": "2026-12-03 (issue 25), before the third-wave full study",
+        "changed_after": "the second wave's full study (2026-11-29, 58 min) had been read: its rule "
+        "(bootstrap CI of best − each end, best chosen on the same seeds) read 'holds' on every "
+        "sweep; on simulated null sweeps it spoke in 11 % of them, so it was replaced by the "
+        "Welch intersection-union test calibrated in stats.null_rates. The quadrotor rule moved "
+        "from '≥ 90 % of the sweep's best mean' to intervals against 90 % of the task maximum.",
+    },
+    {
+        "rule": "Hölder bound, three-way (verdicts/roughness.py)",
+        "fixed": "2026-12-03 (issue 25)",
+        "changed_after": "the second wave's double-pendulum roughness (α(0) CI [-0.09, 0.35] "
+        "against the bound 0.0275 read 'holds'); it now holds only when the whole CI clears it",
+    },
+    {
+        "rule": "mollification at matched scales (verdicts/roughness.py)",
+        "fixed": "2026-12-03 (issue 25)",
+        "changed_after": "the second wave's roughness run and walker2d's (the old rule compared "
+        "different scales)",
+    },
+    {
+        "rule": "heat gradient, backward heat on the task, erasure against width across optima "
+        "(verdicts/heat.py, backward.py, uncertainty.py)",
+        "fixed": "2026-12-03 (issue 25), before any run of these instruments at study sizes",
+        "changed_after": "none (new tests); the old rows (residual, FFT amplification, one "
+        "profile's σ/w) are now checks of the implementation",
+    },
+    {
+        "rule": "grids (reproduce.STUDIES)",
+        "fixed": "the full grid σ ∈ {0.01, 0.03, 0.1, 0.3, 1, 3} before any sweep (2026-11-28)",
+        "changed_after": "the quick grid's right end (10) and the hopper grid (0.3, 1, 3) were "
+        "chosen after seeing results (second wave); they are frozen as of issue 25's commit",
+    },
+    {
+        "rule": "advisor validation variants (study/advisor_validation.py VARIANTS)",
+        "fixed": "2026-12-03 (issue 25), before their sweeps or advice ran",
+        "changed_after": "none: out of sample. The rule was developed on the default tasks and "
+        "the in-sample variants (its reach bound redesigned after the heavy quadrotor's sweep)",
+    },
+]
