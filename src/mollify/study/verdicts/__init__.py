@@ -103,8 +103,12 @@ REGISTER = [
         "rule": "heat gradient, backward heat on the task, erasure against width across optima "
         "(verdicts/heat.py, backward.py, uncertainty.py)",
         "fixed": "2026-12-03 (issue 25), before any run of these instruments at study sizes",
-        "changed_after": "none (new tests); the old rows (residual, FFT amplification, one "
-        "profile's σ/w) are now checks of the implementation",
+        "changed_after": "none for heat and backward heat (new tests); the old rows (residual, "
+        "FFT amplification, one profile's σ/w) are now checks of the implementation. The "
+        "erasure-against-width fit changed after its first measurement (pendulum and quadrotor "
+        "sweeps outside the study, 16 optima): one intercept for all tasks became one per task, "
+        "because the pooled slope was set by the tasks' different noise tolerance; both versions "
+        "read 'contradicted' on that data",
     },
     {
         "rule": "grids (reproduce.STUDIES)",
