@@ -18,12 +18,27 @@ def _holder(alpha, lo, hi):
     return {"alpha": alpha, "ci_low": lo, "ci_high": hi}
 
 
+def _matched(raw, smooth):
+    """roughness.json's `matched` block: α(J_σ) and α(J) on the same radii (Δ's CI from the two)."""
+    pair = {
+        "radii_relative": [0.004, 0.007, 0.014, 0.025],
+        "alpha_sigma": smooth["alpha"], "alpha_sigma_ci": [smooth["ci_low"], smooth["ci_high"]],
+        "alpha_raw": raw["alpha"], "alpha_raw_ci": [raw["ci_low"], raw["ci_high"]],
+        "difference": smooth["alpha"] - raw["alpha"],
+        "difference_ci": [smooth["ci_low"] - raw["ci_high"], smooth["ci_high"] - raw["ci_low"]],
+        "note": "",
+    }  # fmt: skip
+    low = {"delta_star_relative": 0.1, "delta_star_text": "0.1 [0.03, above range]"}
+    return {"0.3": pair | {"below_delta_star": low | pair}}
+
+
 def _roughness(raw, smooth, *, bound=0.03, nontrivial=True):
     return {
         "task": "double_pendulum",
         "start": "fixed",
         "command": "mollify roughness --task double_pendulum",
         "holder": {"0.0": raw, "0.3": smooth},
+        "matched": _matched(raw, smooth),
         "lyapunov": 0.36,
         "gamma": 0.99,
         "predicted_holder": bound,
@@ -48,7 +63,8 @@ def test_mollification_verdict_compares_the_confidence_intervals(tmp_path, raw, 
     rows = claims.claims(tmp_path)
     (moll,) = [r for r in rows if r[0].startswith("A Gaussian policy mollifies")]
     assert moll[2] == verdict
-    assert "α(σ=0)" in moll[1] and moll[3] == "mollify roughness --task double_pendulum"
+    assert "α(J)" in moll[1] and moll[3] == "mollify roughness --task double_pendulum"
+    assert "same scales" in moll[0]  # α(J_σ) and α(J) compared on the same radii
 
 
 @pytest.mark.parametrize(

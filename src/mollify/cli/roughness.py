@@ -115,6 +115,8 @@ def roughness(
             f"{h['noise_floor_rms']:.3g}" if h["samples"] > 1 else "none (deterministic)",
         )
     console.print(table)
+    for matched in _matched_tables(out, t.name):
+        console.print(matched)
     lam = out["lyapunov"]
     if lam is not None:
         regime = "λ > −log γ: J is Hölder with" if out["predicted_nontrivial"] else "λ ≤ −log γ:"
@@ -125,3 +127,38 @@ def roughness(
     else:
         reason = out.get("lyapunov_error", "no finite estimate")
         console.print(f"Lyapunov exponent: unavailable ({reason})")
+
+
+def _ci(b: dict, key: str) -> str:
+    lo, hi = b[f"{key}_ci"]
+    if b[key] is None:
+        return "—"
+    return (
+        f"{b[key]:.2f} [{'—' if lo is None else f'{lo:.2f}'}, {'—' if hi is None else f'{hi:.2f}'}]"
+    )
+
+
+def _span(b: dict) -> str:
+    r = b["radii_relative"]
+    return f"{r[0]:.2g}–{r[-1]:.2g} ({len(r)} radii)" if r else "—"
+
+
+def _matched_tables(out: dict, task: str) -> list[Table]:
+    """α(J_σ) beside raw J's α on exactly the same radii: J_σ's fitted ones, then those ≤ δ*."""
+    same = Table(title=f"{task}: J_σ against raw J (σ = 0) on the radii J_σ's α is fitted on")
+    below = Table(title=f"{task}: J_σ against raw J on the resolved radii at or below δ*(σ)")
+    for col in ("σ", "radii × ‖θ‖", "α(J_σ) [95% CI]", "α(J) [95% CI]", "α(J_σ) − α(J)"):
+        same.add_column(col)
+    for col in ("σ", "δ* / ‖θ‖", "radii × ‖θ‖", "α(J_σ) [95% CI]", "α(J) [95% CI]"):
+        below.add_column(col)
+    for s, b in out.get("matched", {}).items():
+        low = b["below_delta_star"]
+        first = [_span(b), _ci(b, "alpha_sigma"), _ci(b, "alpha_raw"), _ci(b, "difference")]
+        if b["alpha_sigma"] is None or b["alpha_raw"] is None:
+            first = [escape(b["note"]), "", "", ""]
+        second = [_span(low), _ci(low, "alpha_sigma"), _ci(low, "alpha_raw")]
+        if low["alpha_sigma"] is None or low["alpha_raw"] is None:
+            second = [escape(low["note"] if low["radii_relative"] else "no radii ≤ δ*"), "", ""]
+        same.add_row(f"{float(s):g}", *first)
+        below.add_row(f"{float(s):g}", escape(low["delta_star_text"]), *second)
+    return [same, below]

@@ -57,6 +57,9 @@ class HolderEstimate:
     alpha_below: float = math.nan  # fit over resolved radii ≤ δ*
     alpha_above: float = math.nan  # fit over resolved radii > δ*
     note: str = ""
+    # Per-sample increments (n_directions, n_radii, S; S = 1 for a deterministic f), kept so that
+    # two estimates on the same rays can be compared on the same radii (`compare_on_radii`).
+    increments: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def listed(x):
@@ -222,6 +225,7 @@ def _deterministic(values, radii, n_dir, rng, n_bootstrap, confidence) -> Holder
         structure=d2,
         noise_floor=np.zeros_like(d2),
         resolved=fitted,
+        increments=increments[..., None],
         **cross,
     )
 
@@ -241,6 +245,7 @@ def _paired(diffs, radii, rng, n_bootstrap, confidence) -> HolderEstimate:
         "structure": d2,
         "noise_floor": floor,
         "resolved": resolved,
+        "increments": diffs,
     }
     if idx.size < 3:
         if not np.any(diffs):
@@ -265,10 +270,9 @@ def _paired(diffs, radii, rng, n_bootstrap, confidence) -> HolderEstimate:
     alpha, intercept = _slopes(log_r[small], 0.5 * np.log(d2[small]))
     # Bootstrap: resample samples (the same columns at every point, keeping the pairing) and
     # directions together, on the radii the estimate used.
-    weights = rng.multinomial(n_samples, np.full(n_samples, 1 / n_samples), size=n_bootstrap)
-    sq_b, _ = _debiased_squares(diffs[:, idx], weights.astype(np.float64))  # (B, n_dir, k)
+    weights = _sample_weights(rng, n_samples, n_bootstrap)
     pick = rng.integers(0, n_dir, size=(n_bootstrap, n_dir))
-    d2_b = np.take_along_axis(sq_b, pick[:, :, None], axis=1).mean(axis=1)  # (B, k)
+    d2_b = _resampled_d2(diffs[:, idx], weights, pick)  # (B, k)
     ok = np.all(d2_b > 0, axis=1)
     k = small.size
     boot_alpha, _ = _slopes(log_r[small], 0.5 * np.log(np.where(d2_b[ok, :k] > 0, d2_b[ok, :k], 1)))
@@ -278,6 +282,19 @@ def _paired(diffs, radii, rng, n_bootstrap, confidence) -> HolderEstimate:
         alpha=float(alpha), ci_low=lo, ci_high=hi, intercept=float(intercept), fitted=fitted,
         **common, **cross,
     )  # fmt: skip
+
+
+def _sample_weights(rng, n_samples: int, n_bootstrap: int) -> np.ndarray:
+    """Bootstrap counts of S samples, one row per resample (the same columns at every point)."""
+    p = np.full(n_samples, 1 / n_samples)
+    return rng.multinomial(n_samples, p, size=n_bootstrap).astype(np.float64)
+
+
+def _resampled_d2(diffs: np.ndarray, weights: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """Debiased D2 per resample (B, n_radii): samples reweighted by `weights`, then directions
+    resampled by `pick` (B, n_dir)."""
+    sq_b, _ = _debiased_squares(diffs, weights)  # (B, n_dir, k)
+    return np.take_along_axis(sq_b, pick[:, :, None], axis=1).mean(axis=1)
 
 
 def _debiased_squares(diffs: np.ndarray, weights: np.ndarray | None = None):
@@ -361,3 +378,71 @@ def _percentiles(x: np.ndarray, confidence: float, method: str = "linear") -> tu
     tail = 100 * (1 - confidence) / 2
     lo, hi = np.percentile(x, [tail, 100 - tail], method=method)
     return float(lo), float(hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Two estimates on the same radii (mollification at matched scales)
+# ---------------------------------------------------------------------------------------------
+def compare_on_radii(
+    rough: HolderEstimate,
+    smooth: HolderEstimate,
+    use,
+    *,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """α of `rough` (e.g. raw J) and `smooth` (e.g. J_σ) fitted on exactly the radii in `use` (a
+    bool mask), each with its bootstrap CI, their paired difference α(smooth) − α(rough) with its
+    CI, and both local exponents on those radii. Comparing exponents fitted at different scales
+    says nothing about smoothing; this compares them at the same ones.
+
+    Both estimates must come from `holder_exponent` with the same x0, radii, n_directions and seed
+    (hence the same rays). Both α's are slopes of log √D2 (the debiased RMS increment, for a
+    deterministic f the plain one). The bootstrap is `holder_exponent`'s, paired: directions
+    resampled by one shared draw (the same rays), samples by one shared draw when both have S
+    samples (common random numbers pair them too), so the difference's CI is a paired one. Values are NaN, with `note` saying why, where an estimate's D2 is not
+    positive or not resolved above its noise on some radius in `use`, or `use` has < 3 radii.
+    """
+    use = np.asarray(use, bool)
+    if not np.array_equal(rough.radii, smooth.radii) or rough.n_directions != smooth.n_directions:
+        raise ValueError("compare_on_radii: both estimates need the same radii and directions")
+    if rough.increments is None or smooth.increments is None:
+        raise ValueError(
+            "compare_on_radii: estimates without increments (not from holder_exponent)"
+        )
+    nan2 = (math.nan, math.nan)
+    out: dict[str, Any] = {"alpha_smooth": math.nan, "ci_smooth": nan2, "alpha_rough": math.nan}
+    out |= {"ci_rough": nan2, "difference": math.nan, "ci_difference": nan2, "note": ""}
+    idx = np.nonzero(use)[0]
+    log_r = np.log(rough.radii[idx])
+    n_r = rough.radii.size
+    out["local_smooth"], out["local_rough"] = np.full(n_r, math.nan), np.full(n_r, math.nan)
+    for key, est in (("smooth", smooth), ("rough", rough)):
+        d2 = np.asarray(est.structure)[idx]
+        if idx.size >= 2 and np.all(d2 > 0):
+            out[f"local_{key}"][idx] = _local_exponents(log_r, 0.5 * np.log(d2))
+    if idx.size < 3:
+        out["note"] = f"{idx.size} radii to compare on (3 needed)"
+        return out
+    for name, est in (("J_σ", smooth), ("J", rough)):
+        if not np.all(np.asarray(est.resolved)[idx] & (np.asarray(est.structure)[idx] > 0)):
+            out["note"] = f"{name}'s increments are not resolved above its noise on every radius"
+            return out
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, smooth.n_directions, size=(n_bootstrap, smooth.n_directions))
+    boot, weights = {}, {}
+    for key, est in (("smooth", smooth), ("rough", rough)):
+        n_s = est.increments.shape[-1]  # equal S: samples paired across both (common numbers)
+        if n_s not in weights:
+            weights[n_s] = _sample_weights(rng, n_s, n_bootstrap)
+        d2_b = _resampled_d2(est.increments[:, idx], weights[n_s], pick)
+        ok = np.all(d2_b > 0, axis=1)
+        slopes, _ = _slopes(log_r, 0.5 * np.log(np.where(d2_b > 0, d2_b, 1.0)))
+        boot[key] = np.where(ok, slopes, math.nan)
+        out[f"alpha_{key}"] = float(_slopes(log_r, 0.5 * np.log(est.structure[idx]))[0])
+        out[f"ci_{key}"] = _percentiles(slopes[ok], confidence)
+    out["difference"] = out["alpha_smooth"] - out["alpha_rough"]
+    diff = boot["smooth"] - boot["rough"]
+    out["ci_difference"] = _percentiles(diff[np.isfinite(diff)], confidence)
+    return out
