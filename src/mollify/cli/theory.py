@@ -96,17 +96,40 @@ def theory_backward(
     ] = 1e-6,
     action_index: Annotated[int, typer.Option(help="Action component varied.")] = 0,
     n_actions: Annotated[int, typer.Option(help="Action grid for Q(s, ·).")] = 801,
+    task_test: Annotated[
+        bool,
+        typer.Option(
+            "--task-test",
+            help="Also run the test on task data (needs --out; writes backward_task.json/.png): "
+            "J̃_σ₁ measured on a slice by Monte Carlo, run back to σ₀, against J̃_σ₀ measured "
+            "directly; the error should follow e^{(σ₁²−σ₀²)ξ²}·N₁ + N₀.",
+        ),
+    ] = False,
+    task_size: Annotated[
+        str, typer.Option(help="Sizes of the task test: smoke (≈5 s), quick, full (≤ 2 min).")
+    ] = "quick",
+    param_sigmas: Annotated[
+        str, typer.Option(help="Task test: σ₀ then the σ₁ (parameter space, slice units α).")
+    ] = "0.02,0.03,0.04,0.06",
+    action_sigmas: Annotated[
+        str,
+        typer.Option(help="Task test: σ₀ then the σ₁ (action space, relative; reported); 'none'."),
+    ] = "0.1,0.2,0.4",
     seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for backward.png/.json.")] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Invert u(·, T) + δ back to Q(s, ·): per-frequency amplification against e^{Tξ²/2}."""
-    from mollify.instruments import heat
+    """Invert u(·, T) + δ back to Q(s, ·): per-frequency amplification against e^{Tξ²/2} (a check
+    of the FFT solver). With --task-test, also the test on task data (backward_task.json)."""
+    from mollify.instruments import backward_task, heat
 
     options = {"sigma": sigma, "delta": delta, "n_actions": n_actions}
     options |= {"action_index": action_index}
     try:
+        test_options = _backward_task_options(
+            task_test, task_size, param_sigmas, action_sigmas, seed, out
+        )
         t, pol, theta = load_task_and_policy(
             task, policy, seed, lambda t: heat.check_backward_options(t, **options)
         )
@@ -115,6 +138,11 @@ def theory_backward(
             _, summary = heat.run_backward(
                 t, pol, theta, out, **options, seed=seed, command=command_line()
             )
+        if test_options is not None:
+            with console.status(f"backward heat on {t.name}'s slice", spinner="dots"):
+                path = backward_task.run_backward_task(
+                    t, pol, theta, out, command=command_line(), **test_options
+                )
     except input_errors() as exc:
         fail(str(exc))
     console.print(
@@ -136,8 +164,54 @@ def theory_backward(
         f"  cut-off ξ_c = {summary['cutoff_xi']:.4g} (above it the amplified δ exceeds Q's own "
         f"spectrum); recovered Q relative error {summary['recovered_relative_error']:.3g}"
     )
+    if test_options is not None:
+        _print_backward_task(path)
     if out is not None:
         console.print(f"Wrote backward.png and backward.json to {out}")
+
+
+def _backward_task_options(on: bool, size: str, param: str, action: str, seed: int, out):
+    """The task test's options, checked before any rollout (None when not asked for)."""
+    from mollify.cli.common import UsageFailure
+    from mollify.instruments import backward_task
+
+    if not on:
+        return None
+    if out is None:
+        raise UsageFailure("out: --task-test writes backward_task.json: give --out")
+    if size not in backward_task.PRESETS:
+        raise UsageFailure(f"task-size: unknown size {size!r}; choose from smoke, quick, full")
+    sigma0, *sigma1s = parse_floats(param, "param-sigmas")
+    acts = () if action.strip().lower() == "none" else parse_floats(action, "action-sigmas")
+    opts = {"sigma0": sigma0, "sigma1s": tuple(sigma1s), "action_sigmas": acts, "seed": seed}
+    if not sigma1s:
+        raise UsageFailure("param-sigmas: need σ₀ and at least one σ₁")
+    try:
+        backward_task.BackwardTaskConfig(**backward_task.PRESETS[size], **opts).validate()
+    except ValueError as exc:  # the config's σ fields are this command's --param-sigmas
+        field, _, why = str(exc).partition(": ")
+        raise UsageFailure(
+            f"param-sigmas: {why}" if field in ("sigma0", "sigma1s") else exc
+        ) from None
+    return {"preset": size, **opts}
+
+
+def _print_backward_task(path: Path) -> None:
+    import json
+
+    from mollify.study.verdicts.backward import pair_verdict, task_verdict
+
+    r = json.loads(path.read_text())
+    console.print(f"  task test ({r['seconds']:.1f} s, {r['slice']['points']} slice points):")
+    for p in r["param"]["pairs"]:
+        ci = p.get("slope_ci") or [float("nan")] * 2
+        console.print(
+            f"    σ₁={p['sigma1']:g}: Δt {p['dt']:.4g}, slope {p.get('slope') or float('nan'):.4g} "
+            f"[{ci[0]:.4g}, {ci[1]:.4g}], fitted Δt {p.get('dt_fit') or float('nan'):.4g}, "
+            f"z {p.get('excess_z') or float('nan'):.2f}, ξ_c {p.get('cutoff_measured')} vs "
+            f"{p.get('cutoff_predicted')}: {pair_verdict(p)[0]}"
+        )
+    console.print(f"  verdict: {task_verdict(r)}; wrote backward_task.json and .png")
 
 
 @theory_app.command("uncertainty")
@@ -227,3 +301,81 @@ def theory_uncertainty(
         )
     if out is not None:
         console.print(f"Wrote uncertainty.png and uncertainty.json to {out}")
+
+
+@theory_app.command("gradient")
+def theory_gradient(
+    task: TaskOpt = "pendulum",
+    policy: PolicyOpt = "init",
+    sigmas: Annotated[str, typer.Option(help="σ values (relative to the half-range).")] = (
+        "0.1,0.3,1"
+    ),
+    states: Annotated[
+        int, typer.Option(help="States: the reset states of this many episodes.")
+    ] = 4,
+    samples: Annotated[
+        int, typer.Option(help="Sampled actions per (state, σ), training side.")
+    ] = 4096,
+    continuations: Annotated[
+        int, typer.Option(help="Noisy continuations per grid action of the Q table.")
+    ] = 64,
+    grid: Annotated[int, typer.Option(help="Grid actions spanning the box (Q table).")] = 41,
+    ascent_steps: Annotated[int, typer.Option(help="Gradient-ascent steps on μ.")] = 5,
+    ascent_samples: Annotated[int, typer.Option(help="Sampled actions per ascent step.")] = 512,
+    learning_rate: Annotated[
+        float, typer.Option(help="Largest table-ascent step, in units of σ.")
+    ] = 0.25,
+    action_index: Annotated[int, typer.Option(help="Action component varied.")] = 0,
+    time_factor: Annotated[
+        float,
+        typer.Option(help="Build u at t = factor·σ² (1: the claim; ≠ 1: a negative control)."),
+    ] = 1.0,
+    seed: SeedOpt = 0,
+    out: Annotated[Path | None, typer.Option(help="Directory for gradient.json/.png.")] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Score-function policy gradient against ∂u/∂μ of the heat solution at t = σ² (a test)."""
+    import json
+
+    from mollify.instruments import heat_gradient as hg
+    from mollify.study.verdicts.heat import gradient_verdict
+
+    options = {"n_states": states, "samples": samples, "continuations": continuations}
+    options |= {"grid": grid, "ascent_steps": ascent_steps, "ascent_samples": ascent_samples}
+    options |= {"learning_rate": learning_rate, "action_index": action_index}
+    options |= {"time_factor": time_factor, "seed": seed}
+    try:
+        options["sigmas"] = parse_floats(sigmas, "sigmas")
+        t, pol, theta = load_task_and_policy(
+            task, policy, seed, lambda t: hg.check_options(t, **options)
+        )
+        prepare_out(out, resume, force)
+        with console.status(f"policy gradients of {t.name} by rollouts", spinner="dots"):
+            if out is None:
+                summary = hg.summarize(hg.gradient_experiment(t, pol, theta, **options))
+            else:
+                path = hg.run_gradient(t, pol, theta, out, command=command_line(), **options)
+                summary = json.loads(path.read_text())
+    except input_errors() as exc:
+        fail(str(exc))
+    tab = Table(title=f"{t.name}: policy gradient vs ∂u/∂μ at t = {time_factor:g}·σ²")
+    for col in ("state", "σ", "g_A ± SE (score)", "g_B ± SE (heat)", "z", "g_A/g_B", "Δu ascent"):
+        tab.add_column(col)
+    for r in summary["pairs"]:
+        du = r["ascent"]["delta_u_A"]
+        tab.add_row(
+            str(r["state_index"]),
+            f"{r['sigma']:g}",
+            f"{r['g_A']:.4g} ± {r['se_A']:.2g}",
+            f"{r['g_B']:.4g} ± {r['se_B']:.2g}",
+            "—" if r["z"] is None else f"{r['z']:.2f}",
+            "—" if r["ratio"] is None else f"{r['ratio']:.3g}",
+            "—" if du is None else f"{du:.3g}",
+        )
+    console.print(tab)
+    verdict, text = gradient_verdict(summary)
+    console.print(f"  {text}")
+    console.print(f"  verdict: [bold]{verdict}[/] ({summary['seconds']:.1f} s)")
+    if out is not None:
+        console.print(f"Wrote gradient.json and gradient.png to {out}")

@@ -278,7 +278,21 @@ def backward_experiment(
             for i in rows
         ],
     }
+    summary["notes"] = _backward_notes(summary, res)
     return res, summary
+
+
+def _backward_notes(summary: dict, res) -> dict:
+    """Why a number of backward.json is missing: JSON has no NaN/Infinity, so a non-finite value
+    is written as null (`atomic_write_json`) and its reason is kept here under the same key."""
+    reasons = {
+        "cutoff_xi": "no frequency on this grid loses its information: the amplified δ stays "
+        f"below Q's own spectrum up to the Nyquist frequency {float(res.xi[-1]):.4g}",
+        "recovered_relative_error": "the inversion overflows float64 (e^{Tξ²/2} past 1e308)",
+        "max_rel_error_valid": "no frequency's amplification stands above float64 rounding",
+        "max_predicted_valid": "no frequency's amplification stands above float64 rounding",
+    }
+    return {k: why for k, why in reasons.items() if not math.isfinite(summary[k])}
 
 
 def _recovered_error(q, T, dx, delta, seed) -> float:
