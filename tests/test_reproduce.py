@@ -14,6 +14,10 @@ PARTS = (
     "roughness/roughness.json",
     "theory/pendulum/heat.json",
     "theory/pendulum/backward.json",
+    "theory/pendulum/backward_task.json",
+    "theory/pendulum/gradient.json",
+    "theory/scaling/uncertainty_scaling.json",
+    "provenance.json",
     "theory/pendulum/uncertainty.json",
     "sigma_sweep/summary.csv",
     "slice/landscape.nc",
@@ -21,6 +25,9 @@ PARTS = (
     "report.html",
     "report.md",
 )
+
+
+_NON_STRICT = ("NaN", "Infinity")  # json.dumps writes these; strict JSON has no such words
 
 
 @pytest.mark.long
@@ -36,6 +43,17 @@ def test_every_step_and_the_report_run_end_to_end(tmp_path):
     assert timings[0]["step"] == "Figure 6 analogue" and all(t["seconds"] >= 0 for t in timings)
     assert "mollify sweep --config" in md and "mollify advise --task pendulum" in md
     assert "nan" not in md  # even where tiny budgets leave a claim without a number
+    # The verdict rules run on this real (tiny) data: tests and checks in their own sections,
+    # every test row with a verdict, and every JSON strict.
+    from mollify.study import claims
+
+    tests, checks = claims.tests(tmp_path), claims.checks(tmp_path)
+    families = {r.claim.split(":")[0] for r in tests}
+    assert len(families) >= 5 and checks, families
+    assert all(r.verdict in ("holds", "contradicted", "inconclusive") for r in tests)
+    assert "## Checks of the implementation" in md
+    bad = [p for p in tmp_path.rglob("*.json") if any(w in p.read_text() for w in _NON_STRICT)]
+    assert not bad, bad
 
 
 @pytest.mark.slow

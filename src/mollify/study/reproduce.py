@@ -25,6 +25,10 @@ STUDIES = {
         "slice": {"grid": 401, "samples": 32, "sigmas": (0, 0.03, 0.1, 0.3)},
         "roughness": {"directions": 16, "episodes": 256, "sigmas": (0, 0.03, 0.1, 0.3, 1)},
         "theory_tasks": ("pendulum", "double_pendulum"),
+        # The heat test: score-function gradient against ∂u/∂μ (4 states × 3 σ; `theory gradient`'s
+        # defaults: 30 s on the pendulum, ≈ 3 min on the chaotic double pendulum).
+        "gradient": {},
+        "backward_task": "full",  # BackwardTaskConfig preset: 35 s pendulum, 85 s double pendulum
         "sweep_tasks": ("double_pendulum", "planar_quadrotor", "pendulum"),
         "sweep_sigmas": SIGMA_GRID,
         "seeds": 3,
@@ -36,6 +40,10 @@ STUDIES = {
         "kernel_sigmas": (0.03, 0.1, 0.3),
         "kernel_steps": 300_000,
         "uncertainty": {"directions": 16, "samples": 32, "episodes": 16},
+        # Erasure σ against width w over the sweeps' optima (seed 0 of every fixed σ that learned;
+        # ≈ 10–15 s an optimum); the radial profiles reach 4 so the quadrotor's wide optima see
+        # their background.
+        "scaling": {"directions": 16, "samples": 32, "episodes": 16, "max_radius": 4.0},
         # The σ advisor against the sweep: its tasks, the variants (their own sweeps), and PPO
         # with a learned σ from 1 (SB3/CleanRL's start) as a baseline.
         "advisor": {"variants": True, "learned": True, "other_seeds": ()},
@@ -49,6 +57,16 @@ STUDIES = {
         "slice": {"grid": 201, "samples": 16, "sigmas": (0, 0.03, 0.3)},
         "roughness": {"directions": 8, "episodes": 64, "sigmas": (0, 0.03, 0.3)},
         "theory_tasks": ("pendulum",),
+        "gradient": {
+            "states": 3,
+            "sigmas": (0.5, 1),
+            "samples": 2048,
+            "continuations": 32,
+            "grid": 21,
+            "ascent_steps": 2,
+            "ascent_samples": 128,
+        },
+        "backward_task": "quick",
         "sweep_tasks": ("pendulum",),
         "sweep_sigmas": (0.03, 0.3, 1, 10),
         "seeds": 3,
@@ -64,6 +82,7 @@ STUDIES = {
             "action_sigmas": (0.1, 0.3, 1, 3),
         },
         "advisor": {"variants": False, "learned": False, "other_seeds": ()},
+        "scaling": {"directions": 8, "samples": 16, "episodes": 8, "seeds": (0, 1, 2)},
     },
 }
 # Every step and the report on the smallest work that runs them (hidden `--smoke`, for the test
@@ -74,6 +93,16 @@ STUDIES["smoke"] = {
     "landscape": {"grid": 5, "samples": 2, "sigmas": (0, 0.3)},
     "slice": {"grid": 21, "samples": 2, "sigmas": (0, 0.3)},
     "roughness": {"directions": 2, "episodes": 4, "sigmas": (0, 0.3)},
+    "gradient": {
+        "states": 2,
+        "sigmas": (0.5, 1),
+        "samples": 256,
+        "continuations": 16,
+        "grid": 21,
+        "ascent_steps": 1,
+        "ascent_samples": 128,
+    },
+    "backward_task": "smoke",
     "sweep_sigmas": (0.3, 1),
     "seeds": 2,
     "steps": {"pendulum": 32_768},  # the advisor needs its 10 k-step minimum budget
@@ -83,6 +112,14 @@ STUDIES["smoke"] = {
         "episodes": 2,
         "param_sigmas": (0.3, 1),
         "action_sigmas": (0.3, 1),
+    },
+    "scaling": {
+        "directions": 2,
+        "samples": 2,
+        "episodes": 2,
+        "param_sigmas": (0.3, 1),
+        "action_sigmas": (0.3, 1),
+        "n_boot": 50,
     },
 }
 
@@ -110,7 +147,14 @@ def run_study(
     every step recomputes; one-go steps (landscape, roughness, theory) always recompute."""
     from mollify import tasks
     from mollify.core.policies import policy_from_spec
-    from mollify.instruments import heat, landscape, policy_roughness, uncertainty
+    from mollify.instruments import (
+        backward_task,
+        heat,
+        heat_gradient,
+        landscape,
+        policy_roughness,
+        uncertainty,
+    )
     from mollify.study import report, sweep
 
     study = STUDIES["smoke" if smoke else "quick" if quick else "full"]
@@ -154,10 +198,21 @@ def run_study(
         where.mkdir(parents=True, exist_ok=True)
         cmd = step(f"heat equation ({name})", command_line("theory", "heat", task=name, out=where))
         heat.run_heat(*task_and_policy(name), where, command=cmd)
+        opts = study["gradient"]
+        cmd = command_line("theory", "gradient", task=name, **opts, out=where)
+        cmd = step(f"policy gradient against the heat solution ({name})", cmd)
+        options = {("n_states" if k == "states" else k): v for k, v in opts.items()}
+        heat_gradient.run_gradient(*task_and_policy(name), where, command=cmd, **options)
         cmd = command_line("theory", "backward", task=name, out=where)
         heat.run_backward(
             *task_and_policy(name), where, command=step(f"backward heat ({name})", cmd)
         )
+        size = study["backward_task"]
+        cmd = command_line(
+            "theory", "backward", "--task-test", task=name, task_size=size, out=where
+        )
+        cmd = step(f"backward heat on the task's slice ({name})", cmd)
+        backward_task.run_backward_task(*task_and_policy(name), where, command=cmd, preset=size)
 
     sweep_dir = out / "sigma_sweep"
     toml = write_sweep_toml(sweep_dir, study["sweep_tasks"], study, study["sweep_sigmas"])
@@ -178,6 +233,23 @@ def run_study(
         _hopper_study(out / "hopper", study, step, resume)
 
     _advisor_validation(out / "advice", sweep_dir, study, step, resume)
+
+    # The uncertainty principle as a test: erasure σ against width w over every optimum the
+    # sweeps trained (the variants' sweeps too, where the study ran them).
+    from mollify.study import advisor_validation, uncertainty_scaling
+
+    sources = [(sweep_dir, {})]
+    if study["advisor"]["variants"]:
+        for label, (_, params) in advisor_validation.VARIANTS.items():
+            sources.append((out / "advice" / "sweeps" / label, params))
+    where = out / "theory" / "scaling"
+    cmd = step(
+        "uncertainty principle across optima (erasure σ against width)",
+        "mollify.study.uncertainty_scaling.run_scaling("
+        + ", ".join(str(p) for p, _ in sources)
+        + f", out={where})",
+    )
+    uncertainty_scaling.run_scaling(sources, where, command=cmd, **study["scaling"])
 
     if study["kernel_sigmas"]:
         where = out / "kernels"
@@ -205,9 +277,7 @@ def provenance() -> dict:
     import datetime
     import subprocess
 
-    import mollify
-
-    here = Path(mollify.__file__).resolve().parent
+    here = Path(__file__).resolve().parent
     info = {"started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     try:
         git = ["git", "-C", str(here)]
