@@ -314,10 +314,15 @@ def test_diverging_dynamics_end_episodes_with_finite_rewards(name):
     assert np.all(np.isfinite(reward)) and np.all(np.isfinite(reached))
     assert np.all(np.isfinite(es2.state)) and np.all(np.isfinite(es2.obs))
     done = np.asarray(done)
-    assert done[3] and float(reward[3]) == 0.0  # a NaN action diverges: ended, reward 0
+    # A NaN action diverges: ended, charged the task's failure reward for all 200 steps left
+    # (never 0 on the pendulums, whose rewards are negative).
+    lump = float(common.failure_lump(task)[0])
+    assert lump == 0.0 if task.failure_reward == 0.0 else lump < 0.0
+    assert done[3] and float(reward[3]) == pytest.approx(lump, rel=1e-6)
     assert int(es2.t[3]) == 0  # and that env restarted
     if name in WILD:
-        assert done[4] and float(reward[4]) == 0.0 and int(es2.t[4]) == 0
+        assert done[4] and float(reward[4]) == pytest.approx(lump, rel=1e-6)
+        assert int(es2.t[4]) == 0
     # ±∞ and 1e30 are clipped to the action box: finite, the episode goes on (full thrust can
     # crash the quadrotor, which also ends it).
     if name != "planar_quadrotor":

@@ -41,8 +41,9 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Deterministic (σ = 0) and stochastic (σ) mean return of one policy, with 95 % CIs."""
-    from mollify.core.evaluation import check_memory, policy_returns
+    from mollify.core.evaluation import check_memory
     from mollify.core.noise import check_kernel, check_sigma
+    from mollify.core.reporting import policy_returns
     from mollify.util import checks
 
     try:
@@ -62,7 +63,8 @@ def evaluate(
         typer.echo(dumps(out))
         return
     table = Table(title=f"{t.name}: {episodes} episodes, seed {seed}, kernel {kernel}")
-    for col in ("policy", "σ", "mean return ± 95% CI", "discounted ± 95% CI", "env-steps/s*"):
+    columns = ("policy", "σ", "mean return ± 95% CI", "discounted ± 95% CI", "diverged†")
+    for col in (*columns, "env-steps/s*"):
         table.add_column(col)
     for label, s in (("deterministic", 0.0), ("stochastic", sigma)):
         o = out[label]
@@ -71,7 +73,11 @@ def evaluate(
             f"{s:g}",
             f"{o['mean_return']:.2f} ± {o['ci95']:.2f}",
             f"{o['mean_discounted_return']:.2f} ± {o['discounted_ci95']:.2f}",
+            f"{o['diverged']} / {episodes}",
             f"{o['env_steps_per_s']:,.0f}",
         )
     console.print(table)
     console.print("* wall-clock rate of each call; the first call includes JIT compilation.")
+    fr = out["failure_reward"]
+    charge = "the lowest reward seen, capped at 0," if fr is None else f"{fr:g}"
+    console.print(f"† episodes whose state diverged, charged {charge} per step left.")

@@ -38,6 +38,7 @@ from mollify.tasks import (
     hopper_stand,
     locomotion,
 )
+from mollify.tasks.base import remaining_discount
 
 # Rollouts batched per vmap call (policies × episodes); measured best on 2 cores at 128–512.
 _TARGET_BATCH = 256
@@ -55,13 +56,20 @@ _GYM_BLOCK = 256
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Per-policy, per-episode returns; `steps` counts env steps actually taken (to termination)."""
+    """Per-policy, per-episode returns; `lengths` counts env steps actually taken (to termination
+    or divergence). A diverged episode's returns include the task's `failure_reward` for the step
+    it diverged at and every step after (discounted from that step on), never a free zero."""
 
     discounted: np.ndarray  # (N, episodes)
     undiscounted: np.ndarray  # (N, episodes)
     lengths: np.ndarray  # (N, episodes)
     env_steps: int  # simulated steps, the rate's numerator (batched paths simulate to the horizon)
     seconds: float
+    diverged: np.ndarray = None  # (N, episodes) bool: non-finite state, reward or action
+
+    def __post_init__(self):  # last and optional, so results built the old way still work
+        if self.diverged is None:
+            object.__setattr__(self, "diverged", np.zeros(np.shape(self.lengths), bool))
 
     @property
     def steps_per_second(self) -> float:
@@ -116,8 +124,15 @@ def reset_seeds(seed: int, episodes: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Pure-JAX tasks
 # ---------------------------------------------------------------------------------------------
-def make_episode_fn(task: JaxTask, policy: Policy, kernel: str, slice_basis=None) -> Callable:
-    """(θ, episode_key, σ_abs[, first_action]) -> (discounted, undiscounted, steps), one episode.
+def make_episode_fn(
+    task: JaxTask, policy: Policy, kernel: str, slice_basis=None, report_diverged=False
+) -> Callable:
+    """(θ, episode_key, σ_abs[, first_action]) -> (discounted, undiscounted, steps[, diverged]),
+    one episode.
+
+    A step with a non-finite state or reward diverges the episode: it is frozen, and the task's
+    `failure_reward` is charged for that step and each one after (Σ_{k=t}^{H−1} γ^k of it), added
+    once after the scan, so the loop only carries one more flag.
 
     With `first_action` the episode takes that action at t = 0 and follows the policy after: the
     return is then Q(s0, a) (the heat-equation instrument tabulates it over actions). With
@@ -125,6 +140,9 @@ def make_episode_fn(task: JaxTask, policy: Policy, kernel: str, slice_basis=None
     (1, c_1, …, c_k) on that slice instead of θ.
     """
     horizon, gamma, action_dim = task.horizon, task.gamma, task.action_dim
+    fail = float(task.failure_reward or 0.0)
+    fail_d = fail * remaining_discount(horizon, gamma)  # by the step the episode diverged at
+    fail_u = fail * (horizon - np.arange(horizon + 1, dtype=np.float64))
     if slice_basis is None:
         prepare, mean = policy.layers, policy.apply_layers
     else:
@@ -136,7 +154,7 @@ def make_episode_fn(task: JaxTask, policy: Policy, kernel: str, slice_basis=None
         layers = prepare(theta)
 
         def body(carry, t):
-            obs, state, alive, ret, dret = carry
+            obs, state, alive, ret, dret, div = carry
             eps = noise_lib.sample(jax.random.fold_in(noise_key, t), kernel, (action_dim,))
             action = mean(layers, obs) + sigma_abs * eps
             if first_action is not None:
@@ -145,6 +163,7 @@ def make_episode_fn(task: JaxTask, policy: Policy, kernel: str, slice_basis=None
                 jax.random.fold_in(step_key, t), state, action
             )
             ok = alive & jnp.isfinite(reward) & jnp.all(jnp.isfinite(new_state))
+            div = div | (alive & ~ok)
             reward = jnp.where(ok, reward, 0.0)
             ret = ret + reward
             dret = dret + (gamma**t) * reward
@@ -152,12 +171,16 @@ def make_episode_fn(task: JaxTask, policy: Policy, kernel: str, slice_basis=None
             # Freeze a finished episode so a diverged state can never feed NaN forward.
             state = jnp.where(alive, new_state, state)
             obs = jnp.where(alive, new_obs, obs)
-            return (obs, state, alive, ret, dret), ok
+            return (obs, state, alive, ret, dret, div), ok
 
         zero = jnp.zeros((), obs.dtype)
-        init = (obs, state, jnp.array(True), zero, zero)
-        (_, _, _, ret, dret), oks = jax.lax.scan(body, init, jnp.arange(horizon))
-        return dret, ret, jnp.sum(oks)
+        init = (obs, state, jnp.array(True), zero, zero, jnp.array(False))
+        (_, _, _, ret, dret, div), oks = jax.lax.scan(body, init, jnp.arange(horizon))
+        steps = jnp.sum(oks)  # a diverged episode was live, every step ok, until it diverged
+        if fail:
+            dret = jnp.where(div, dret + jnp.asarray(fail_d, dret.dtype)[steps], dret)
+            ret = jnp.where(div, ret + jnp.asarray(fail_u, ret.dtype)[steps], ret)
+        return (dret, ret, steps, div) if report_diverged else (dret, ret, steps)
 
     return episode
 
@@ -169,7 +192,8 @@ def _pow2_ceil(x: int) -> int:
 @functools.lru_cache(maxsize=64)
 def _jax_block_fn(task: JaxTask, policy: Policy, kernel: str, chunk: int, n_chunks: int):
     """Compiled evaluator of one block of n_dev × n_chunks × chunk policies."""
-    return sharded_block_fn(make_episode_fn(task, policy, kernel), chunk, n_chunks)
+    episode = make_episode_fn(task, policy, kernel, report_diverged=True)
+    return sharded_block_fn(episode, chunk, n_chunks)
 
 
 def sharded_block_fn(episode_of, chunk: int, n_chunks: int, shared: int = 0):
@@ -194,7 +218,7 @@ def sharded_block_fn(episode_of, chunk: int, n_chunks: int, shared: int = 0):
         per_device,
         mesh=mesh,
         in_specs=(spec, *([replicated] * (shared + 2))),
-        out_specs=(spec, spec, spec),
+        out_specs=spec,  # every output (returns, steps, diverged) sharded like the rows
         check_vma=False,  # keys, σ and shared arrays are replicated; the carries vary by device
     )
     return jax.jit(sharded)
@@ -222,7 +246,7 @@ def _run_blocks(fn, rows: np.ndarray, block: int, *shared) -> tuple[np.ndarray, 
             part = np.concatenate([part, np.repeat(part[:1], pad, axis=0)])
         res = fn(jnp.asarray(part), *shared)
         outs.append([np.asarray(x)[: block - pad] for x in res])
-    return tuple(np.concatenate([o[i] for o in outs]) for i in range(3))
+    return tuple(np.concatenate([o[i] for o in outs]) for i in range(len(outs[0])))
 
 
 def _evaluate_jax(task, policy, thetas, sigma_abs, kernel, episodes, seed):
@@ -232,8 +256,8 @@ def _evaluate_jax(task, policy, thetas, sigma_abs, kernel, episodes, seed):
     keys = episode_keys(seed, episodes)
     sigma = jnp.asarray(sigma_abs, jnp.float32)
     block = jax.device_count() * n_chunks * chunk
-    dret, ret, steps = _run_blocks(fn, thetas, block, keys, sigma)
-    return dret, ret, steps, n * episodes * task.horizon
+    dret, ret, steps, diverged = _run_blocks(fn, thetas, block, keys, sigma)
+    return dret, ret, steps, diverged, n * episodes * task.horizon
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,21 +305,24 @@ def _evaluate_native(task, policy, thetas, sigma_abs, kernel, episodes, seed, st
         part = thetas[first : first + per_block]
         m = part.shape[0]
         act = _native_actor(policy, part, sigma_abs, noise, episodes)
-        if isinstance(task, HopperTask):
+        if mujoco_task:
+            loop = hopper_stand if isinstance(task, HopperTask) else locomotion
             states = np.tile(init_states, (m, 1))
             obs = np.tile(init_obs, (m, 1))
-            res = hopper_stand.run_closed_loop(physics, act, states, obs, task.horizon, task.gamma)
-        elif isinstance(task, LocomotionTask):
-            states = np.tile(init_states, (m, 1))
-            obs = np.tile(init_obs, (m, 1))
-            res = locomotion.run_closed_loop(physics, act, states, obs, task.horizon, task.gamma)
+            res = loop.run_closed_loop(
+                physics, act, states, obs, task.horizon, task.gamma, return_diverged=True,
+                failure_reward=task.failure_reward,
+            )  # fmt: skip
         else:
-            res = gymnasium_adapter.run_closed_loop(task, act, np.tile(seeds, m), task.gamma)
+            seeds_m = np.tile(seeds, m)
+            res = gymnasium_adapter.run_closed_loop(
+                task, act, seeds_m, task.gamma, return_diverged=True
+            )
         outs.append([x.reshape(m, episodes) for x in res])
-    dret, ret, steps = (np.concatenate([o[i] for o in outs]) for i in range(3))
+    dret, ret, steps, diverged = (np.concatenate([o[i] for o in outs]) for i in range(4))
     # hopper_stand simulates every episode to the horizon; the others stop at termination.
     simulated = n * episodes * task.horizon if isinstance(task, HopperTask) else int(steps.sum())
-    return dret, ret, steps, simulated
+    return dret, ret, steps, diverged, simulated
 
 
 def q_values(task: Task, policy: Policy, theta, actions, *, seed: int = 0) -> np.ndarray:
@@ -333,6 +360,7 @@ def q_values(task: Task, policy: Policy, theta, actions, *, seed: int = 0) -> np
             np.repeat(obs, n, 0),
             task.horizon,
             task.gamma,
+            failure_reward=task.failure_reward,
         )
     elif isinstance(task, GymnasiumTask):
         dret, _, _ = gymnasium_adapter.run_closed_loop(task, act, np.repeat(seeds, n), task.gamma)
@@ -421,9 +449,8 @@ def _tiled(one: EvalResult, episodes: int) -> EvalResult:
     """`one` (a single episode per policy) as `episodes` identical columns; `env_steps` stays
     what was simulated."""
     rep = lambda x: np.repeat(x, episodes, axis=1)  # noqa: E731
-    return EvalResult(
-        rep(one.discounted), rep(one.undiscounted), rep(one.lengths), one.env_steps, one.seconds
-    )
+    arrays = (one.discounted, one.undiscounted, one.lengths)
+    return EvalResult(*map(rep, arrays), one.env_steps, one.seconds, rep(one.diverged))
 
 
 def _checked(task, sigma, kernel, episodes, start):
@@ -437,39 +464,12 @@ def _checked(task, sigma, kernel, episodes, start):
     return task, sigma_rel * task.action_half_range
 
 
-def _result(dret, ret, steps, simulated, began) -> EvalResult:
+def _result(dret, ret, steps, diverged, simulated, began) -> EvalResult:
     return EvalResult(
         discounted=np.asarray(dret, np.float64),
         undiscounted=np.asarray(ret, np.float64),
         lengths=np.asarray(steps, np.int64),
+        diverged=np.asarray(diverged, bool),
         env_steps=int(simulated),
         seconds=time.perf_counter() - began,
     )
-
-
-def mean_ci95(x) -> tuple[float, float]:
-    """Mean and half-width of a normal-approximation 95 % confidence interval (nan below 2)."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    if x.size < 2:
-        return float(x.mean()), float("nan")
-    return float(x.mean()), float(1.96 * x.std(ddof=1) / math.sqrt(x.size))
-
-
-def policy_returns(
-    task: Task, policy: Policy, theta, *, sigma: float, kernel: str, episodes: int, seed: int
-) -> dict:
-    """What `mollify evaluate` reports: the deterministic (σ = 0) and stochastic (σ) mean return
-    of one policy on the same episodes, each with its 95 % CI and wall-clock rate."""
-    out = {"task": task.name, "sigma": sigma, "kernel": kernel, "episodes": episodes, "seed": seed}
-    for label, s in (("deterministic", 0.0), ("stochastic", sigma)):
-        res = evaluate(task, policy, theta, sigma=s, kernel=kernel, episodes=episodes, seed=seed)
-        m, h = mean_ci95(res.undiscounted)
-        dm, dh = mean_ci95(res.discounted)
-        out[label] = {
-            "mean_return": m,
-            "ci95": h,
-            "mean_discounted_return": dm,
-            "discounted_ci95": dh,
-            "env_steps_per_s": res.steps_per_second,
-        }
-    return out

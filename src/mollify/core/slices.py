@@ -109,7 +109,8 @@ def _jax_slice_block_fn(task: JaxTask, policy: Policy, kernel: str, chunk: int, 
     coefficients are sharded, the slice's basis (θ0's and the directions' layers) is shared."""
 
     def episode_of(coef, key, sigma_abs, basis):
-        return make_episode_fn(task, policy, kernel, slice_basis=basis)(coef, key, sigma_abs)
+        episode = make_episode_fn(task, policy, kernel, slice_basis=basis, report_diverged=True)
+        return episode(coef, key, sigma_abs)
 
     return sharded_block_fn(episode_of, chunk, n_chunks, shared=1)
 
@@ -125,5 +126,5 @@ def _evaluate_slice_jax(
     keys = episode_keys(seed, episodes)
     sigma = jnp.asarray(sigma_abs, jnp.float32)
     block = jax.device_count() * n_chunks * chunk
-    dret, ret, steps = _run_blocks(fn, coefs, block, basis, keys, sigma)
-    return dret, ret, steps, n * episodes * task.horizon
+    dret, ret, steps, diverged = _run_blocks(fn, coefs, block, basis, keys, sigma)
+    return dret, ret, steps, diverged, n * episodes * task.horizon

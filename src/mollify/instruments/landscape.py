@@ -90,7 +90,7 @@ class LandscapeConfig:
             "grid",
             self.grid,
             memory_estimate(self),
-            f"{self.grid}^{self.dims} points × {len(self.sigmas)} σ × 5 float64 result arrays",
+            f"{self.grid}^{self.dims} points × {len(self.sigmas)} σ × 6 float64 result arrays",
         )
         return self
 
@@ -100,11 +100,12 @@ class LandscapeConfig:
 
 
 def memory_estimate(config: LandscapeConfig, n_params: int = 0) -> int:
-    """Bytes of the arrays a landscape keeps whole: J, its standard error, the undiscounted J and
-    the two half-sample J (float64, one per σ and grid point), the grid coordinates and the directions. Rollouts run in
-    blocks of bounded size, so they add a constant, not a multiple of the grid."""
+    """Bytes of the arrays a landscape keeps whole: J, its standard error, the undiscounted J, the
+    two half-sample J and the diverged fraction (float64, one per σ and grid point), the grid
+    coordinates and the directions. Rollouts run in blocks of bounded size, so they add a
+    constant, not a multiple of the grid."""
     points = config.grid**config.dims
-    return 8 * (points * (5 * len(config.sigmas) + 2 * config.dims) + config.dims * n_params)
+    return 8 * (points * (6 * len(config.sigmas) + 2 * config.dims) + config.dims * n_params)
 
 
 def random_directions(
@@ -179,6 +180,7 @@ def compute_landscape(
     block = min(block, n_points)
     shape = (len(config.sigmas), n_points)
     mean, stderr, undiscounted = np.empty(shape), np.empty(shape), np.empty(shape)
+    diverged = np.empty(shape)
     halves = np.empty((2, *shape))
     total, done = len(config.sigmas) * n_points, 0
     for i, sigma in enumerate(config.sigmas):
@@ -187,20 +189,22 @@ def compute_landscape(
             m = part.shape[0]
             if m < block:  # pad so every call has the same shape (no recompilation)
                 part = np.concatenate([part, np.repeat(part[-1:], block - m, axis=0)])
-            per_sample, ju = _score_block(
+            per_sample, ju, div = _score_block(
                 task, policy, theta0, directions, part, sigma, eps, config
             )
             j, se = _mean_se(per_sample)
             mean[i, start : start + m] = j[:m]
             stderr[i, start : start + m] = se[:m]
             undiscounted[i, start : start + m] = ju[:m]
+            diverged[i, start : start + m] = div[:m]
             halves[:, i, start : start + m] = _half_means(per_sample)[:, :m]
             done += m
             if progress is not None:
                 progress(done, total)
     return _to_dataset(
-        task, policy, theta0, directions, config, mean, stderr, undiscounted, halves, extra_attrs
-    )
+        task, policy, theta0, directions, config, mean, stderr, undiscounted, halves, diverged,
+        extra_attrs,
+    )  # fmt: skip
 
 
 def run(
@@ -245,6 +249,10 @@ def run(
         "seconds": seconds,
         "grid_holder_alpha": holder,
         "grid_holder_note": {s: g.note for s, g in rough.items() if g.note},
+        # Rollouts whose state diverged (charged the task's failure reward per step left).
+        "diverged_rollouts": int(ds.attrs["diverged_rollouts"]),
+        "diverged_fraction": float(ds["diverged_fraction"].mean()),
+        "failure_reward": task.failure_reward,
         "files": ["landscape.nc", "landscape.png"],
     }
     if 0.0 in config.sigmas and len(config.sigmas) > 1:
@@ -265,6 +273,19 @@ def run(
     return ds, summary
 
 
+def _diverged_rollouts(config: LandscapeConfig, fraction: np.ndarray) -> int:
+    """How many rollouts diverged in all, from the (σ, point) fractions: a point's J averages
+    `samples` episodes (action mode), `episodes` (param mode, σ = 0) or samples × episodes."""
+    total = 0.0
+    for row, sigma in zip(fraction, config.sigmas, strict=True):
+        if config.mode == "action":
+            per_point = config.samples
+        else:
+            per_point = config.episodes * (1 if sigma == 0.0 else config.samples)
+        total += float(row.sum()) * per_point
+    return round(total)
+
+
 def _slice_noise(config: LandscapeConfig) -> np.ndarray:
     """Param mode's ε draws (samples, dims), shared by every grid point and every σ."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
@@ -274,8 +295,9 @@ def _slice_noise(config: LandscapeConfig) -> np.ndarray:
 
 
 def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
-    """(discounted J per sample (rows, samples), mean undiscounted J) for each coordinate row;
-    a sample is an episode (action mode, or σ = 0) or a draw of ε (param mode)."""
+    """(discounted J per sample (rows, samples), mean undiscounted J, fraction of rollouts that
+    diverged) for each coordinate row; a sample is an episode (action mode, or σ = 0) or a draw
+    of ε (param mode)."""
     if config.mode == "action" or sigma == 0.0:
         episodes = config.samples if config.mode == "action" else config.episodes
         res = evaluate_slice(
@@ -290,7 +312,7 @@ def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
             seed=config.seed,
             start=config.start,
         )
-        return res.discounted, res.undiscounted.mean(axis=1)
+        return res.discounted, res.undiscounted.mean(axis=1), res.diverged.mean(axis=1)
     shifted = coords[:, None, :] + sigma * eps[None, :, :]  # (m, samples, dims)
     m, k = shifted.shape[:2]
     res = evaluate_slice(
@@ -306,7 +328,8 @@ def _score_block(task, policy, theta0, directions, coords, sigma, eps, config):
         start=config.start,
     )
     per_draw = res.discounted.mean(axis=1).reshape(m, k)
-    return per_draw, res.undiscounted.mean(axis=1).reshape(m, k).mean(axis=1)
+    diverged = res.diverged.reshape(m, -1).mean(axis=1)
+    return per_draw, res.undiscounted.mean(axis=1).reshape(m, k).mean(axis=1), diverged
 
 
 def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -329,7 +352,7 @@ def _json(obj) -> str:
 
 
 def _to_dataset(
-    task, policy, theta0, directions, config, mean, stderr, undiscounted, halves, extra
+    task, policy, theta0, directions, config, mean, stderr, undiscounted, halves, diverged, extra
 ):
     axis = config.axis
     dims = ("sigma", "alpha") if config.dims == 1 else ("sigma", "alpha", "beta")
@@ -350,6 +373,11 @@ def _to_dataset(
                 halves.reshape((2, *shape)),
                 {"long_name": "J from each of two disjoint halves of the samples"},
             ),
+            "diverged_fraction": (
+                dims,
+                diverged.reshape(shape),
+                {"long_name": "fraction of the point's rollouts whose state diverged"},
+            ),
             "theta0": (("param",), theta0),
             "directions": (("direction", "param"), directions),
         },
@@ -363,6 +391,9 @@ def _to_dataset(
             "mode": config.mode,
             "kernel": config.kernel,
             "sigma_units": sigma_units,
+            # per step left of a diverged rollout; NaN: the episode's lowest reward, capped at 0
+            "failure_reward": np.nan if task.failure_reward is None else task.failure_reward,
+            "diverged_rollouts": _diverged_rollouts(config, diverged),
             **(extra or {}),
         },
     )

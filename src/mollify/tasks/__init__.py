@@ -14,7 +14,13 @@ from typing import Any
 import jax
 import numpy as np
 
-from mollify.tasks import double_pendulum, locomotion, pendulum, planar_quadrotor
+from mollify.tasks import (
+    double_pendulum,
+    hopper_stand,
+    locomotion,
+    pendulum,
+    planar_quadrotor,
+)
 from mollify.tasks.base import JaxTask, Task, TaskError, replace_params
 from mollify.tasks.gymnasium_adapter import GymnasiumTask, from_gymnasium
 from mollify.tasks.hopper_stand import HopperPhysics, HopperStandParams
@@ -79,6 +85,7 @@ def _make_jax(name, module, params_cls, horizon, action_dim, action_bound, overr
         horizon=_check_horizon(horizon),
         gamma=_check_gamma(gamma),
         backend="jax",
+        failure_reward=float(module.failure_reward(params)),
         params=params,
         reset_fn=module.reset,
         step_fn=module.step,
@@ -114,6 +121,7 @@ def _make_hopper(overrides):
         horizon=horizon,
         gamma=gamma,
         backend="mujoco",
+        failure_reward=hopper_stand.FAILURE_REWARD,
         params=params,
     )
 
@@ -140,6 +148,7 @@ def _make_locomotion(name, overrides):
         horizon=horizon,
         gamma=gamma,
         backend="mujoco",
+        failure_reward=locomotion.failure_reward(env_id),
         params=params,
     )
 

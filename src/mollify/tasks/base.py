@@ -30,6 +30,11 @@ class Task:
     horizon: int
     gamma: float
     backend: str  # "jax", "mujoco" or "gymnasium"
+    # Reward charged for every step left after the rollout diverges (a non-finite state, reward
+    # or action): a diverged rollout must score as a failure, never better than surviving. Each
+    # task module states its value and why; None (Gymnasium adapter) means the episode's own
+    # lowest per-step reward so far, capped at 0.
+    failure_reward: float | None = 0.0
 
     @property
     def action_half_range(self) -> np.ndarray:
@@ -48,6 +53,7 @@ class Task:
             "action_dim": self.action_dim,
             "horizon": self.horizon,
             "gamma": self.gamma,
+            "failure_reward": self.failure_reward,
         }
 
 
@@ -104,6 +110,26 @@ def rk4(f: Callable[[jax.Array], jax.Array], x: jax.Array, dt: float, substeps: 
 
     x, _ = jax.lax.scan(one, x, None, length=substeps)
     return x
+
+
+def remaining_discount(horizon: int, gamma: float) -> np.ndarray:
+    """(horizon + 1,) float64: entry t is Σ_{k=t}^{H−1} γ^k, the discount weight of the steps a
+    rollout diverging at step t does not take (charged `failure_reward` each); entry H is 0."""
+    k = np.arange(horizon, dtype=np.float64)
+    weights = np.asarray(gamma, np.float64) ** k
+    return np.concatenate([np.cumsum(weights[::-1])[::-1], [0.0]])
+
+
+def charge_failures(dret, ret, steps, diverged, failure_reward, horizon, gamma) -> None:
+    """In place: a rollout that diverged at step `steps` (its live steps all counted) is charged
+    `failure_reward` (one number, or one per rollout) for that step and each one after,
+    discounted from that step on. The native loops call it once, after the episode."""
+    if not diverged.any() or not np.any(failure_reward):
+        return
+    at = np.minimum(steps, horizon)
+    fr = np.broadcast_to(np.asarray(failure_reward, np.float64), diverged.shape)
+    ret += np.where(diverged, fr * (horizon - at), 0.0)
+    dret += np.where(diverged, fr * remaining_discount(horizon, gamma)[at], 0.0)
 
 
 def wrap_angle(x: jax.Array) -> jax.Array:

@@ -3,6 +3,11 @@
 Episodes run on a synchronous Gymnasium vector env, one sub-env per (policy, episode) pair, with the
 policy evaluated batched between steps; every policy's episode e is reset with the same seed, so
 common random numbers hold here too. Truncation by the env's time limit ends an episode.
+
+A rollout that diverges (non-finite reward or observation, a NaN action) is charged, for that step
+and every step left, the lowest per-step reward that episode had seen, capped at 0: an arbitrary
+env's worst reward is unknown, and this way diverging never beats the episode's own worst step
+nor a termination (which Gymnasium pays 0 after). Training does the same (`vec_envs.GymVecEnv`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mollify.tasks.base import Task, TaskError
+from mollify.tasks.base import Task, TaskError, charge_failures
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,15 +89,20 @@ def from_gymnasium(env_id: str, *, horizon: int | None = None, gamma: float = 0.
         horizon=int(horizon or spec_limit or 1000),
         gamma=float(gamma),
         backend="gymnasium",
+        failure_reward=None,  # the episode's own lowest reward, capped at 0 (see run_closed_loop)
         env_id=env_id,
         env_kwargs=dict(kwargs),
     )
 
 
-def run_closed_loop(task: GymnasiumTask, act, reset_seeds: np.ndarray, gamma: float):
+def run_closed_loop(task: GymnasiumTask, act, reset_seeds: np.ndarray, gamma: float, *,
+                    return_diverged: bool = False):  # fmt: skip
     """Episodes on a vector env; `act(t, obs (B, obs_dim)) -> actions (B, A)`.
 
-    Returns (discounted (B,), undiscounted (B,), steps (B,)).
+    Returns (discounted (B,), undiscounted (B,), steps (B,)[, diverged (B,)]). A NaN action (never
+    passed to the env: the box centre goes instead), a non-finite reward or observation diverges
+    the episode, charged the lowest reward it had seen (capped at 0) for that step and each one
+    after (`GymnasiumTask.failure_reward` is None: the adapter cannot know an env's worst).
     """
     batch = len(reset_seeds)
     envs = task.make_vector_env(batch)
@@ -101,20 +111,27 @@ def run_closed_loop(task: GymnasiumTask, act, reset_seeds: np.ndarray, gamma: fl
         ret, dret = np.zeros(batch), np.zeros(batch)
         steps = np.zeros(batch, dtype=np.int64)
         alive = np.ones(batch, dtype=bool)
+        diverged = np.zeros(batch, dtype=bool)
+        lowest = np.zeros(batch)  # min(0, lowest reward so far): the failure reward per step
         for t in range(task.horizon):
             actions = np.clip(act(t, obs), task.action_low, task.action_high)
+            sane = ~np.any(np.isnan(actions), axis=1)
+            actions = np.where(sane[:, None], actions, task.action_center)
             obs, reward, terminated, truncated, _ = envs.step(
                 actions.astype(envs.action_space.dtype)
             )
             reward = np.asarray(reward, dtype=np.float64)
-            ok = alive & np.isfinite(reward)
+            ok = alive & sane & np.isfinite(reward) & np.all(np.isfinite(obs), axis=1)
+            diverged |= alive & ~ok
             ret += np.where(ok, reward, 0.0)
             dret += np.where(ok, gamma**t * reward, 0.0)
+            lowest = np.where(ok, np.minimum(lowest, reward), lowest)
             steps += ok
-            alive = ok & ~(terminated | truncated) & np.all(np.isfinite(obs), axis=1)
+            alive = ok & ~(terminated | truncated)
             obs = np.where(np.isfinite(obs), obs, 0.0)
             if not alive.any():
                 break
     finally:
         envs.close()
-    return dret, ret, steps
+    charge_failures(dret, ret, steps, diverged, lowest, task.horizon, gamma)
+    return (dret, ret, steps, diverged) if return_diverged else (dret, ret, steps)

@@ -22,12 +22,18 @@ import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
 
+from mollify.tasks.base import charge_failures
 from mollify.util.host import usable_cpus
 
 _EXTRA_SENSORS = """
     <framepos name="mollify_torso_com" objtype="body" objname="torso"/>
     <framepos name="mollify_foot_com" objtype="body" objname="foot"/>
   </sensor>"""
+
+
+# Charged per step left after the physics diverges: 0, the minimum of dm_control's rewards (all in
+# [0, 1]), so a diverged hopper earns what a fallen one does.
+FAILURE_REWARD = 0.0
 
 
 @dataclass(frozen=True)
@@ -220,11 +226,22 @@ class HopperPhysics(RolloutPool):
         return standing * (small_control.mean(axis=-1) + 4) / 5
 
 
-def run_closed_loop(physics: HopperPhysics, act, init_states, init_obs, horizon: int, gamma: float):
+def run_closed_loop(
+    physics: HopperPhysics,
+    act,
+    init_states,
+    init_obs,
+    horizon: int,
+    gamma: float,
+    *,
+    failure_reward: float = FAILURE_REWARD,
+    return_diverged: bool = False,
+):
     """Closed-loop batched episodes: `act(t, obs (B, obs_dim)) -> controls (B, nu)` between calls.
 
-    Returns (discounted (B,), undiscounted (B,), steps (B,)); hopper-stand never terminates early,
-    but a non-finite state (diverged physics) ends that episode with no further reward.
+    Returns (discounted (B,), undiscounted (B,), steps (B,)[, diverged (B,)]); hopper-stand never
+    terminates early, but a non-finite state (diverged physics) or a NaN control ends that episode,
+    charged `failure_reward` for each step left. A NaN control never reaches MuJoCo.
     """
     batch = init_states.shape[0]
     states, obs = init_states, init_obs
@@ -240,7 +257,10 @@ def run_closed_loop(physics: HopperPhysics, act, init_states, init_obs, horizon:
         else:  # one extra physics step only to read the heights of the final state
             controls = np.zeros_like(prev_controls)
             nstep = 1
-        traj, sens = physics.advance(states, np.where(alive[:, None], controls, 0.0), nstep)
+        sane = ~np.any(np.isnan(controls), axis=1)
+        traj, sens = physics.advance(
+            states, np.where((alive & sane)[:, None], controls, 0.0), nstep
+        )
         if t > 0:
             r = physics.reward(physics.height(sens[:, 0]), prev_controls)
             ok = alive & np.isfinite(r)
@@ -257,8 +277,10 @@ def run_closed_loop(physics: HopperPhysics, act, init_states, init_obs, horizon:
         finite = np.all(np.isfinite(new_states), axis=1) & np.isclose(
             new_states[:, 0], expected_time, rtol=0, atol=1e-9
         )
-        alive = alive & finite
+        alive = alive & finite & sane
         states = np.where(alive[:, None], new_states, states)
         obs = np.where(alive[:, None], physics.observe(new_states, sens[:, -1]), obs)
         prev_controls = controls
-    return dret, ret, steps
+    diverged = ~alive  # the hopper never terminates: only divergence ends an episode early
+    charge_failures(dret, ret, steps, diverged, failure_reward, horizon, gamma)
+    return (dret, ret, steps, diverged) if return_diverged else (dret, ret, steps)

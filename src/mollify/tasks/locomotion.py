@@ -26,7 +26,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from mollify.tasks.base import Task
+from mollify.tasks.base import Task, charge_failures
 from mollify.tasks.hopper_stand import RolloutPool
 from mollify.util.host import usable_cpus
 
@@ -81,6 +81,23 @@ ENVS = {
     ),
 }
 
+
+def failure_reward(env_id: str) -> float:
+    """Charged per step left after the physics diverges (a non-finite state, MuJoCo's own reset,
+    a NaN action). Hopper and Walker2d: 0, what Gymnasium's healthy-termination pays after a
+    fall (their live steps earn the healthy reward 1 and mostly more), so diverging is scored as
+    falling. HalfCheetah never terminates and its reward (forward speed − 0.1‖a‖²) is unbounded
+    below; we charge −0.6, standing still at full control cost (−0.1 × 6 actuators): a diverged
+    cheetah is worth no progress at maximal effort. A policy running backwards can score lower
+    still; no bound exists, so this is a choice, not a worst case."""
+    d = ENVS[env_id]
+    if d.healthy_z is not None:
+        return 0.0
+    return -d.ctrl_cost_weight * _ACTION_DIMS[env_id]
+
+
+# Actuators of each model (all with ctrlrange [-1, 1]), known without loading it.
+_ACTION_DIMS = {"Hopper-v5": 3, "Walker2d-v5": 6, "HalfCheetah-v5": 6}
 
 # mollify's task names for them.
 TASK_ENV_IDS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "half_cheetah": "HalfCheetah-v5"}
@@ -268,15 +285,24 @@ class LocomotionTask(Task):
 
 
 def run_closed_loop(
-    physics: LocomotionPhysics, act, init_states, init_obs, horizon: int, gamma: float
+    physics: LocomotionPhysics,
+    act,
+    init_states,
+    init_obs,
+    horizon: int,
+    gamma: float,
+    *,
+    failure_reward: float = 0.0,
+    return_diverged: bool = False,
 ):
     """Closed-loop batched episodes: `act(t, obs (B, obs_dim)) -> actions (B, A)`, clipped to the
     action box, between rollout calls.
 
-    Returns (discounted (B,), undiscounted (B,), steps (B,)). The step that terminates an episode
-    earns its reward (as in Gymnasium); a diverged step or a NaN action ends the episode with no
-    reward. Only live episodes are simulated, and the loop stops when none is left; `act` still
-    sees every row (finished ones keep their last observation).
+    Returns (discounted (B,), undiscounted (B,), steps (B,)[, diverged (B,)]). The step that
+    terminates an episode earns its reward (as in Gymnasium); a diverged step or a NaN action
+    ends the episode and is charged `failure_reward` for it and every step left. Only live
+    episodes are simulated, and the loop stops when none is left; `act` still sees every row
+    (finished ones keep their last observation).
     """
     batch = init_states.shape[0]
     states = np.array(init_states, dtype=np.float64)
@@ -284,10 +310,13 @@ def run_closed_loop(
     ret, dret = np.zeros(batch), np.zeros(batch)
     steps = np.zeros(batch, dtype=np.int64)
     alive = np.ones(batch, dtype=bool)
+    diverged = np.zeros(batch, dtype=bool)
     for t in range(horizon):
         actions = np.asarray(act(t, obs), dtype=np.float64)
         actions = np.clip(actions, physics.action_low, physics.action_high)
-        alive &= ~np.any(np.isnan(actions), axis=1)
+        nan_action = alive & np.any(np.isnan(actions), axis=1)
+        diverged |= nan_action
+        alive &= ~nan_action
         idx = np.nonzero(alive)[0]
         if idx.size:
             new, new_obs, reward, terminated, ok = physics.step(states[idx], actions[idx])
@@ -298,6 +327,8 @@ def run_closed_loop(
             states[idx[ok]] = new[ok]
             obs[idx[ok]] = new_obs[ok]
             alive[idx] = ok & ~terminated
+            diverged[idx] = ~ok
         if not alive.any():
             break
-    return dret, ret, steps
+    charge_failures(dret, ret, steps, diverged, failure_reward, horizon, gamma)
+    return (dret, ret, steps, diverged) if return_diverged else (dret, ret, steps)

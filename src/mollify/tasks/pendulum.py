@@ -31,6 +31,13 @@ class PendulumParams:
 NOMINAL_START = {"init_angle": 0.0, "init_speed": 0.0}
 
 
+def failure_reward(params: PendulumParams) -> float:
+    """Charged per step left after a rollout diverges (a NaN action is the only way: the speed is
+    clipped): the task's exact worst per-step reward, θ at ±π, |θ̇| at `max_speed` and full
+    torque, −(π² + 0.1·8² + 0.001·2²) ≈ −16.2736 by default, so diverging never beats surviving."""
+    return -(float(jnp.pi) ** 2 + 0.1 * params.max_speed**2 + 0.001 * params.max_torque**2)
+
+
 def observe(state: jax.Array, params: PendulumParams) -> jax.Array:
     theta, theta_dot = state[0], state[1]
     return jnp.stack([jnp.cos(theta), jnp.sin(theta), theta_dot])

@@ -34,6 +34,13 @@ class PlanarQuadrotorParams:
 NOMINAL_START = {"init_position": 0.0, "init_angle": 0.0, "init_velocity": 0.0}
 
 
+def failure_reward(p: PlanarQuadrotorParams) -> float:
+    """Charged per step left after a rollout diverges: 0, the task's minimum per-step reward, the
+    same as a crash (which ends the episode with no further reward), so both are consistent."""
+    del p
+    return 0.0
+
+
 def thrusts(action: jax.Array, p: PlanarQuadrotorParams) -> jax.Array:
     a = jnp.clip(action, -1.0, 1.0)
     return (1.0 + a) * p.mass * p.g / 2.0

@@ -128,15 +128,32 @@ def env_reset(task: JaxTask, key: jax.Array, n_envs: int) -> EnvState:
     return EnvState(state, obs, jnp.zeros(n_envs, jnp.int32), key)
 
 
-def env_step(task: JaxTask, es: EnvState, action: jax.Array):
+def failure_lump(task: Task, gamma: float | None = None) -> np.ndarray:
+    """(horizon,) float64: entry t is failure_reward · Σ_{j=0}^{H−1−t} γ^j, the whole rest of an
+    episode charged at once to a training step that diverges at step t (done, no bootstrap), so
+    a policy is never rewarded for diverging; 0 where the task's failure reward is 0 or None
+    (the Gymnasium adapter's per-episode charge lives in its vector env)."""
+    return float(task.failure_reward or 0.0) * remaining_weight(task, gamma)
+
+
+def remaining_weight(task: Task, gamma: float | None = None) -> np.ndarray:
+    """(horizon,) float64: entry t is Σ_{j=0}^{H−1−t} γ^j, steps t … H−1 discounted from t."""
+    gamma = task.gamma if gamma is None else gamma
+    weights = np.concatenate([[0.0], np.cumsum(float(gamma) ** np.arange(task.horizon))])
+    return weights[task.horizon - np.arange(task.horizon)]
+
+
+def env_step(task: JaxTask, es: EnvState, action: jax.Array, gamma: float | None = None):
     """One step of every env; finished envs restart. Returns (state, next obs, r, done, trunc,
-    reached obs). A non-finite state or reward counts as termination with zero reward."""
+    reached obs). A non-finite state or reward counts as termination, and its reward is the
+    task's failure reward for every step left (`failure_lump`, discounted by `gamma`)."""
     n = es.obs.shape[0]
     key, k_step, k_reset = jax.random.split(es.key, 3)
     obs, state, reward, done, _ = jax.vmap(task.step)(jax.random.split(k_step, n), es.state, action)
     ok = jnp.isfinite(reward) & jnp.all(jnp.isfinite(state), axis=-1)
     ok &= jnp.all(jnp.isfinite(obs), axis=-1)
-    reward = jnp.where(ok, reward, 0.0)
+    lump = jnp.asarray(failure_lump(task, gamma), reward.dtype)
+    reward = jnp.where(ok, reward, lump[jnp.minimum(es.t, task.horizon - 1)])
     done = done | ~ok
     reached = jnp.where(ok[:, None], obs, es.obs)
     t = es.t + 1
@@ -159,7 +176,7 @@ def collect_jax(task, nets, config, params, es, key, std_abs, n_steps):
         action = mean + std_abs * noise_lib.sample(k, kernel, mean.shape)
         logp = log_prob(kernel, action, mean, std_abs)
         v = value(nets, params["critic"], es.obs)
-        es2, reward, done, trunc, reached = env_step(task, es, action)
+        es2, reward, done, trunc, reached = env_step(task, es, action, config.gamma)
         tr = Transition(es.obs, action, logp, v, reward, done, trunc, reached)
         return (es2, key), tr
 
@@ -344,10 +361,10 @@ def evaluate_native(task: Task, nets: Networks, config: TrainConfig, theta, sigm
         sigma_abs = np.stack(
             [np.zeros(task.action_dim), np.broadcast_to(sigma, (task.action_dim,))]
         )[:, None, :] * np.asarray(task.action_half_range)
-        _, ret, _, _ = _evaluate_native(
+        ret = _evaluate_native(
             task, nets.actor, np.stack([theta, theta]), sigma_abs, kernel,
             config.eval_episodes, config.eval_seed, "random",
-        )  # fmt: skip
+        )[1]  # fmt: skip
         return float(ret[0].mean()), float(ret[1].mean())
     common = {"kernel": kernel, "episodes": config.eval_episodes, "seed": config.eval_seed}
     det = evaluate(task, nets.actor, np.asarray(theta), sigma=0.0, **common)
@@ -367,6 +384,8 @@ def collect_native(env, nets, config, params, key, std_abs, n_steps, obs_norm=No
     Returns (trajectory, last value, key, raw observations).
     """
     act = _jitted_act(nets.actor, nets.critic, config.kernel)
+    if config.gamma is not None:
+        env.gamma = config.gamma  # the discount of a diverged step's failure lump
     fields = {k: [] for k in Transition._fields}
     for _ in range(n_steps):
         obs = env.obs.copy()

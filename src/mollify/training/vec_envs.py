@@ -9,7 +9,10 @@ collection loop (`common.collect_native`) and one jitted update serve them:
 - `snapshot()` / `from_snapshot(task, snap)`: everything the next step depends on, for checkpoints,
   so a killed run resumes bit for bit.
 
-A NaN action never reaches the simulator: that env's episode ends.
+A NaN action never reaches the simulator: that env's episode ends. A diverged env (NaN action,
+non-finite state or reward) ends its episode with the task's failure reward for every step left
+as one lump, discounted by `gamma` (`common.failure_lump`; the collector sets the run's γ), never
+0 on a negative-reward task and never NaN.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pickle
 import numpy as np
 
 from mollify.tasks import GymnasiumTask, HopperTask, LocomotionTask, Task
+from mollify.training.common import failure_lump, remaining_weight
 
 
 class _PhysicsVecEnv:
@@ -30,6 +34,12 @@ class _PhysicsVecEnv:
         self.rng = np.random.default_rng(seed)
         self.states, self.obs = self.physics.reset(self._seeds(n_envs))
         self.t = np.zeros(n_envs, dtype=np.int64)
+        self.gamma = task.gamma
+
+    def _failed(self, ok: np.ndarray, reward: np.ndarray) -> np.ndarray:
+        """`reward`, with the failure lump of each diverged env's remaining steps in its place."""
+        lump = failure_lump(self.task, self.gamma)[np.minimum(self.t, self.task.horizon - 1)]
+        return np.where(ok, reward, lump)
 
     def _seeds(self, k: int) -> np.ndarray:
         return self.rng.integers(0, 2**31 - 1, k)
@@ -51,6 +61,7 @@ class _PhysicsVecEnv:
         env.states = np.array(snap["states"], dtype=np.float64)
         env.obs = np.array(snap["obs"], dtype=np.float64)
         env.t = np.array(snap["t"], dtype=np.int64)
+        env.gamma = task.gamma
         return env
 
 
@@ -73,7 +84,7 @@ class HopperVecEnv(_PhysicsVecEnv):
         )
         ok &= np.isfinite(reward) & sane
         reached = np.where(ok[:, None], self.physics.observe(new_states, sens[:, -1]), self.obs)
-        reward = np.where(ok, reward, 0.0)
+        reward = self._failed(ok, reward)
         done = ~ok
         self.t += 1
         truncated = (self.t >= self.task.horizon) & ~done
@@ -100,7 +111,7 @@ class LocomotionVecEnv(_PhysicsVecEnv):
         controls = np.where(sane[:, None], np.clip(actions, p.action_low, p.action_high), 0.0)
         new, new_obs, reward, terminated, ok = p.step(self.states, controls)
         ok &= sane
-        reward = np.where(ok, reward, 0.0)
+        reward = self._failed(ok, reward)
         done = ~ok | terminated
         reached = np.where(ok[:, None], new_obs, self.obs)
         self.t += 1
@@ -131,6 +142,9 @@ class GymVecEnv:
         seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, n_envs)
         obs, _ = self.envs.reset(seed=[int(s) for s in seeds])
         self.obs = np.asarray(obs, np.float64)
+        self.gamma = task.gamma
+        self.t = np.zeros(n_envs, dtype=np.int64)  # steps since reset, for the failure lump
+        self.lowest = np.zeros(n_envs)  # min(0, lowest reward since reset): the failure reward
 
     def step(self, actions: np.ndarray):
         sane = np.all(~np.isnan(actions), axis=1)
@@ -148,6 +162,14 @@ class GymVecEnv:
         ok = sane & np.isfinite(reward) & np.all(np.isfinite(reached), axis=1)
         done = np.asarray(terminated, bool) | ~ok
         truncated = np.asarray(truncated, bool) & ~done
+        # As in evaluation (`gymnasium_adapter`): a diverged env is charged the lowest reward its
+        # episode had seen, capped at 0, for every step left, discounted.
+        weight = remaining_weight(self.task, self.gamma)[np.minimum(self.t, self.task.horizon - 1)]
+        reward = np.where(ok, reward, self.lowest * weight)
+        self.lowest = np.where(ok, np.minimum(self.lowest, reward), self.lowest)
+        ended = done | truncated | ~ok
+        self.t = np.where(ended, 0, self.t + 1)
+        self.lowest = np.where(ended, 0.0, self.lowest)
         # An env that went bad without Gymnasium ending its episode restarts here.
         stuck = ~ok & ~(np.asarray(terminated, bool) | np.asarray(truncated, bool))
         if stuck.any():
@@ -155,7 +177,7 @@ class GymVecEnv:
             obs = np.where(stuck[:, None], np.asarray(fresh, np.float64), obs)
         self.obs = np.where(np.isfinite(obs), obs, 0.0)
         return (
-            np.where(ok, reward, 0.0),
+            reward,
             done,
             truncated,
             np.where(ok[:, None] & np.isfinite(reached), reached, 0.0),
@@ -168,7 +190,12 @@ class GymVecEnv:
             for env in subs
         ]
         blob = pickle.dumps((subs, extra))
-        return {"envs": np.frombuffer(blob, np.uint8).copy(), "obs": self.obs.copy()}
+        return {
+            "envs": np.frombuffer(blob, np.uint8).copy(),
+            "obs": self.obs.copy(),
+            "t": self.t.copy(),
+            "lowest": self.lowest.copy(),
+        }
 
     @classmethod
     def from_snapshot(cls, task: GymnasiumTask, snap: dict) -> GymVecEnv:
@@ -187,6 +214,9 @@ class GymVecEnv:
             [lambda e=e: e for e in subs], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
         )
         env.obs = np.array(snap["obs"])
+        env.gamma = task.gamma
+        env.t = np.array(snap.get("t", np.zeros(len(subs))), dtype=np.int64)
+        env.lowest = np.array(snap.get("lowest", np.zeros(len(subs))), dtype=np.float64)
         return env
 
 
