@@ -107,7 +107,13 @@ def _claims_sections(rows: list, root: Path) -> list[Section]:
         dirty = " with uncommitted changes" if info.get("uncommitted_changes") else ""
         sec.paragraphs.append(
             f"Pre-registration: this study ran at commit {ran}{dirty}, started "
-            f"{info.get('started', '?')}; each rule's history (what data it had seen, what "
+            f"{info.get('started', '?')}"
+            + "".join(
+                f" (resuming a run at {e.get('commit') or '?'}, started {e.get('started', '?')}, "
+                "whose finished sweep seeds were kept)"
+                for e in info.get("earlier_runs", [])
+            )
+            + "; each rule's history (what data it had seen, what "
             "changed after which run) is mollify.study.verdicts.REGISTER."
         )
     tests = [r.cells() for r in rows if r.kind == claims_lib.TEST]

@@ -160,7 +160,11 @@ def run_study(
     study = STUDIES["smoke" if smoke else "quick" if quick else "full"]
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    atomic_write_json(out / "provenance.json", provenance())
+    here = provenance()
+    if resume and (out / "provenance.json").exists():  # what the kept sweeps ran at stays on record
+        earlier = json.loads((out / "provenance.json").read_text())
+        here["earlier_runs"] = [*earlier.pop("earlier_runs", []), earlier]
+    atomic_write_json(out / "provenance.json", here)
 
     marks: list[tuple[str, float]] = []  # (step, its start): where the time went
 

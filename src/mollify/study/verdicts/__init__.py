@@ -5,8 +5,8 @@ Two kinds of rows, kept apart everywhere they are shown:
   `inconclusive`; a rule that cannot come out `contradicted` on some possible data is not a test.
 - **checks of the implementation** (`CHECK`): identities that hold by construction (a Gaussian
   convolution solves the heat equation; an FFT inverts what it amplified). They show that the code
-  computes what it says; they are never counted as the paper's claims holding. Verdict `passes` or
-  `fails`.
+  computes what it says; they are never counted as the paper's claims holding. Verdict `passes`,
+  `fails`, or `not measured` (the data gave the identity nothing to check, and the row says why).
 
 One module per claim family, each exposing `rows(root) -> list[Row]` and stating its rule in its
 docstring. Pre-registration: `REGISTER` below records, for every rule, the commit that fixed it
@@ -22,7 +22,7 @@ from pathlib import Path
 
 TEST, CHECK = "test", "check"
 HOLDS, CONTRADICTED, INCONCLUSIVE = "holds", "contradicted", "inconclusive"
-PASSES, FAILS = "passes", "fails"
+PASSES, FAILS, NOT_MEASURED = "passes", "fails", "not measured"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class Row:
     command: str  # the command that made the evidence
 
     def __post_init__(self):
-        allowed = (HOLDS, CONTRADICTED, INCONCLUSIVE) if self.kind == TEST else (PASSES, FAILS)
+        tests, checks = (HOLDS, CONTRADICTED, INCONCLUSIVE), (PASSES, FAILS, NOT_MEASURED)
+        allowed = tests if self.kind == TEST else checks
         if self.kind not in (TEST, CHECK) or self.verdict not in allowed:
             raise ValueError(f"verdict: {self.kind} rows take {allowed}, got {self.verdict!r}")
 

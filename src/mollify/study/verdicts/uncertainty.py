@@ -33,9 +33,9 @@ from pathlib import Path
 from mollify.study.verdicts import (
     CHECK,
     CONTRADICTED,
-    FAILS,
     HOLDS,
     INCONCLUSIVE,
+    NOT_MEASURED,
     PASSES,
     TEST,
     Row,
@@ -67,7 +67,7 @@ def _one_profile(u: dict) -> Row:
     sigma, ratio = u.get("erasure_sigma_param"), u.get("erasure_over_width")
     if u["J_star"] <= u["J_background"] or sigma is None or ratio is None:
         why = u.get("erasure_notes", {}).get("erasure_sigma_param", "θ* not above its surroundings")
-        return Row(CHECK, claim, f"{head}; no ratio: {why}", FAILS, cmd)
+        return Row(CHECK, claim, f"{head}; no ratio: {why}", NOT_MEASURED, cmd)
     text = (
         f"{head}; half the advantage gone at parameter σ = {g(sigma)} (σ/w = {g(ratio, 2)}; "
         "ideal profiles give 1.36–1.57 by geometry alone)"
