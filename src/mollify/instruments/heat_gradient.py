@@ -228,7 +228,8 @@ def check_options(task: Task, **options) -> dict:
     o["sigmas"] = checks.sigma_grid("sigmas", o["sigmas"], allow_zero=False)
     for field, minimum in (("n_states", 1), ("samples", 8), ("grid", 16), ("continuations", 4),
                            ("ascent_steps", 0), ("ascent_samples", 8), ("bootstrap", 100)):  # fmt: skip
-        o[field] = checks.count(field.replace("_", "-"), o[field], minimum=minimum)
+        name = "states" if field == "n_states" else field.replace("_", "-")  # the CLI's flag
+        o[field] = checks.count(name, o[field], minimum=minimum)
     o["learning_rate"] = checks.positive("learning-rate", o["learning_rate"])
     o["time_factor"] = checks.positive("time-factor", o["time_factor"])
     if not (0 <= o["action_index"] < task.action_dim):
