@@ -113,15 +113,8 @@ STUDIES["smoke"] = {
         "param_sigmas": (0.3, 1),
         "action_sigmas": (0.3, 1),
     },
-    "scaling": {
-        "directions": 2,
-        "samples": 2,
-        "episodes": 2,
-        "param_sigmas": (0.3, 1),
-        "action_sigmas": (0.3, 1),
-        "n_boot": 50,
-    },
 }
+STUDIES["smoke"]["scaling"] = {**STUDIES["smoke"]["uncertainty"], "n_boot": 50}
 
 
 def command_line(*words: str, **options) -> str:

@@ -49,6 +49,12 @@ def load(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def read_rows(root: Path, rules: dict) -> list[Row]:
+    """One row per evidence file below `root`: `rules` maps a file name to the function that
+    judges its contents, in the order the rows should appear."""
+    return [rule(load(p)) for name, rule in rules.items() for p in sorted(Path(root).rglob(name))]
+
+
 def g(x, digits: int = 3) -> str:
     """A number for a table cell; a missing one as '—'."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):

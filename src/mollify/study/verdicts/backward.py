@@ -47,7 +47,7 @@ from mollify.study.verdicts import (
     TEST,
     Row,
     g,
-    load,
+    read_rows,
 )
 
 TASK_CLAIM = (
@@ -58,12 +58,7 @@ Z_MAX, CUT_HOLDS, CUT_CONTRA = 4.0, 1.5, 2.0
 
 
 def rows(root: Path) -> list[Row]:
-    out = []
-    for path in sorted(Path(root).rglob("backward.json")):
-        out.append(_fft_check(load(path)))
-    for path in sorted(Path(root).rglob("backward_task.json")):
-        out.append(task_row(load(path)))
-    return out
+    return read_rows(root, {"backward.json": _fft_check, "backward_task.json": task_row})
 
 
 def _fft_check(b: dict) -> Row:

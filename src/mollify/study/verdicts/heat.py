@@ -40,7 +40,7 @@ from mollify.study.verdicts import (
     TEST,
     Row,
     g,
-    load,
+    read_rows,
 )
 
 GRADIENT_CLAIM = (
@@ -49,12 +49,7 @@ GRADIENT_CLAIM = (
 
 
 def rows(root: Path) -> list[Row]:
-    out = []
-    for path in sorted(Path(root).rglob("heat.json")):
-        out.append(_residual_check(load(path)))
-    for path in sorted(Path(root).rglob("gradient.json")):
-        out.append(_gradient_row(load(path)))
-    return out
+    return read_rows(root, {"heat.json": _residual_check, "gradient.json": _gradient_row})
 
 
 def _residual_check(h: dict) -> Row:

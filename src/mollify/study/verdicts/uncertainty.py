@@ -41,7 +41,7 @@ from mollify.study.verdicts import (
     Row,
     ci_text,
     g,
-    load,
+    read_rows,
 )
 
 MIN_OPTIMA, MIN_W_RATIO, MAX_CENSORED = 5, 2.0, 1 / 3
@@ -52,9 +52,9 @@ SCALING_CLAIM = (
 
 
 def rows(root: Path) -> list[Row]:
-    root = Path(root)
-    out = [_one_profile(load(p)) for p in sorted(root.rglob("uncertainty.json"))]
-    return out + [scaling_row(load(p)) for p in sorted(root.rglob("uncertainty_scaling.json"))]
+    return read_rows(
+        root, {"uncertainty.json": _one_profile, "uncertainty_scaling.json": scaling_row}
+    )
 
 
 def _one_profile(u: dict) -> Row:
